@@ -1,0 +1,162 @@
+//DEPS org.apache.kafka:kafka_2.13:4.3.1
+//DEPS org.apache.kafka:kafka-server:4.3.1
+//DEPS org.apache.kafka:kafka-metadata:4.3.1
+//DEPS org.apache.kafka:kafka-server-common:4.3.1
+//DEPS org.apache.kafka:kafka-raft:4.3.1
+//DEPS org.slf4j:slf4j-api:2.0.17
+//DEPS org.slf4j:slf4j-simple:2.0.17
+package workshop;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.Properties;
+import java.util.stream.Stream;
+
+import kafka.server.KafkaConfig;
+import kafka.server.KafkaRaftServer;
+import org.apache.kafka.common.Uuid;
+import org.apache.kafka.common.utils.Time;
+import org.apache.kafka.metadata.storage.Formatter;
+import org.apache.kafka.server.common.Feature;
+import org.apache.kafka.server.common.MetadataVersion;
+
+/**
+ * A real Apache Kafka broker (KRaft, combined broker and controller) running inside this JVM.
+ * Nothing is mocked: this is the same server code that {@code kafka-server-start.sh} runs.
+ */
+public final class EmbeddedKafka implements AutoCloseable {
+
+    private final KafkaRaftServer server;
+    private final Path dataDir;
+    private final boolean deleteOnClose;
+    private final int port;
+
+    private EmbeddedKafka(KafkaRaftServer server, Path dataDir, boolean deleteOnClose, int port) {
+        this.server = server;
+        this.dataDir = dataDir;
+        this.deleteOnClose = deleteOnClose;
+        this.port = port;
+    }
+
+    /** A throwaway broker on free loopback ports; its data is deleted on close. */
+    public static EmbeddedKafka startTemporary() {
+        try {
+            return start(Files.createTempDirectory("kafka-workshop-"), freePort(), freePort(), true);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * Starts a broker whose log lives in {@code dataDir}; an existing, formatted folder is
+     * reused so topics and records survive a restart.
+     */
+    public static EmbeddedKafka start(Path dataDir, int port, int controllerPort, boolean deleteOnClose) {
+        Workshop.quietLogs();
+        ensurePortFree(port);
+        ensurePortFree(controllerPort);
+        Properties config = new Properties();
+        config.put("process.roles", "broker,controller");
+        config.put("node.id", "1");
+        config.put("controller.quorum.voters", "1@127.0.0.1:" + controllerPort);
+        // Loopback only: a workshop broker must never be reachable from the room's network.
+        config.put("listeners", "PLAINTEXT://127.0.0.1:" + port + ",CONTROLLER://127.0.0.1:" + controllerPort);
+        config.put("advertised.listeners", "PLAINTEXT://127.0.0.1:" + port);
+        config.put("controller.listener.names", "CONTROLLER");
+        config.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
+        config.put("inter.broker.listener.name", "PLAINTEXT");
+        config.put("log.dirs", dataDir.toAbsolutePath().toString());
+        // One broker: internal topics cannot have more replicas than brokers.
+        config.put("offsets.topic.replication.factor", "1");
+        config.put("offsets.topic.num.partitions", "5");
+        config.put("transaction.state.log.replication.factor", "1");
+        config.put("transaction.state.log.min.isr", "1");
+        config.put("transaction.state.log.num.partitions", "5");
+        config.put("share.coordinator.state.topic.replication.factor", "1");
+        config.put("share.coordinator.state.topic.min.isr", "1");
+        // A lab's first consumer should not wait 3 s for more members to join.
+        config.put("group.initial.rebalance.delay.ms", "0");
+        config.put("num.partitions", "1");
+        try {
+            format(config, dataDir);
+            KafkaRaftServer server = new KafkaRaftServer(KafkaConfig.fromProps(config, false), Time.SYSTEM);
+            server.startup();
+            return new EmbeddedKafka(server, dataDir, deleteOnClose, port);
+        } catch (Exception e) {
+            throw new IllegalStateException("The embedded Kafka broker did not start: " + e.getMessage(), e);
+        }
+    }
+
+    private static void format(Properties config, Path dataDir) throws Exception {
+        if (Files.exists(dataDir.resolve("meta.properties"))) {
+            return; // formatted by an earlier run: keep its cluster id and data
+        }
+        Files.createDirectories(dataDir);
+        new Formatter()
+                .setPrintStream(new PrintStream(OutputStream.nullOutputStream()))
+                .setSupportedFeatures(Feature.PRODUCTION_FEATURES)
+                .setClusterId(Uuid.randomUuid().toString())
+                .setNodeId(1)
+                .setDirectories(java.util.List.of(dataDir.toAbsolutePath().toString()))
+                .setReleaseVersion(MetadataVersion.LATEST_PRODUCTION)
+                .setControllerListenerName("CONTROLLER")
+                .setIgnoreFormatted(true)
+                .run();
+    }
+
+    public String bootstrapServers() {
+        return "127.0.0.1:" + port;
+    }
+
+    public Path dataDir() {
+        return dataDir;
+    }
+
+    @Override
+    public void close() {
+        server.shutdown();
+        server.awaitShutdown();
+        if (deleteOnClose) {
+            deleteRecursively(dataDir);
+        }
+    }
+
+    static int freePort() {
+        try (ServerSocket socket = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static void ensurePortFree(int port) {
+        try (ServerSocket socket = new ServerSocket()) {
+            socket.setReuseAddress(true);
+            socket.bind(new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), port));
+        } catch (IOException e) {
+            throw new PortInUseException(port);
+        }
+    }
+
+    /** Thrown when a port the broker needs is taken, so callers can say so in one line. */
+    public static final class PortInUseException extends RuntimeException {
+        public PortInUseException(int port) {
+            super("Port " + port + " on 127.0.0.1 is already in use (another broker or program is listening there)");
+        }
+    }
+
+    private static void deleteRecursively(Path dir) {
+        try (Stream<Path> paths = Files.walk(dir)) {
+            paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException ignored) {
+            // a leftover temp folder is harmless
+        }
+    }
+}
