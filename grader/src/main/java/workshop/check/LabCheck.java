@@ -1,0 +1,140 @@
+package workshop.check;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Properties;
+import java.util.UUID;
+import java.util.concurrent.TimeUnit;
+
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.consumer.ConsumerRecord;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+import static org.awaitility.Awaitility.await;
+
+/**
+ * What every checker shares: the lab under test, the grading broker, unique topic names and
+ * real clients. Checks wait with explicit bounds, never with sleeps.
+ */
+@ExtendWith(HangGuard.class)
+public abstract class LabCheck {
+
+    protected static LabUnderTest lab() {
+        return LabUnderTest.current();
+    }
+
+    protected static String bootstrapServers() {
+        return lab().bootstrapServers();
+    }
+
+    /** A topic name no other check of any run uses. */
+    protected static String uniqueName(String base) {
+        return base + "-" + UUID.randomUUID().toString().substring(0, 8);
+    }
+
+    protected static Admin admin() {
+        Properties config = new Properties();
+        config.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers());
+        config.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 30_000);
+        return Admin.create(config);
+    }
+
+    /** Creates a topic with a unique name that starts with {@code base}. */
+    protected static String createTopic(String base, int partitions) {
+        return createTopicNamed(uniqueName(base), partitions);
+    }
+
+    protected static String createTopicNamed(String topic, int partitions) {
+        try (Admin admin = admin()) {
+            admin.createTopics(List.of(new NewTopic(topic, partitions, (short) 1))).all().get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new IllegalStateException("The checker could not create topic " + topic + ": " + e, e);
+        }
+        return topic;
+    }
+
+    protected static Properties producerConfig() {
+        Properties config = new Properties();
+        config.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers());
+        config.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        config.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        return config;
+    }
+
+    protected static KafkaProducer<String, String> newProducer() {
+        return new KafkaProducer<>(producerConfig());
+    }
+
+    /** Reads a topic from the start until {@code expected} records arrived, or the bound passed. */
+    protected static List<ConsumerRecord<String, String>> readRecords(String topic, int expected, Duration bound) {
+        Properties config = new Properties();
+        config.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers());
+        config.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        config.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        config.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        config.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        List<ConsumerRecord<String, String>> records = new ArrayList<>();
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(config)) {
+            var partitions = consumer.partitionsFor(topic, Duration.ofSeconds(30)).stream()
+                    .map(p -> new org.apache.kafka.common.TopicPartition(topic, p.partition())).toList();
+            consumer.assign(partitions);
+            consumer.seekToBeginning(partitions);
+            try {
+                await().atMost(bound).pollInterval(Duration.ZERO).until(() -> {
+                    consumer.poll(Duration.ofMillis(200)).forEach(records::add);
+                    return records.size() >= expected;
+                });
+            } catch (org.awaitility.core.ConditionTimeoutException e) {
+                // the caller compares what arrived with what it expected and says what is missing
+            }
+            // Anything beyond the expected count would be a duplicate: give it a moment to show.
+            consumer.poll(Duration.ofMillis(300)).forEach(records::add);
+        }
+        return records;
+    }
+
+    /** The end offsets of a topic summed: how many records it holds right now. */
+    protected static long recordCount(String topic) {
+        try (Admin admin = admin()) {
+            var partitions = admin.describeTopics(List.of(topic)).allTopicNames().get(30, TimeUnit.SECONDS).get(topic).partitions();
+            var request = new java.util.HashMap<org.apache.kafka.common.TopicPartition, org.apache.kafka.clients.admin.OffsetSpec>();
+            partitions.forEach(p -> request.put(new org.apache.kafka.common.TopicPartition(topic, p.partition()),
+                    org.apache.kafka.clients.admin.OffsetSpec.latest()));
+            return admin.listOffsets(request).all().get(30, TimeUnit.SECONDS).values().stream()
+                    .mapToLong(org.apache.kafka.clients.admin.ListOffsetsResult.ListOffsetsResultInfo::offset).sum();
+        } catch (Exception e) {
+            throw new IllegalStateException("The checker could not count records in " + topic + ": " + e, e);
+        }
+    }
+
+    /** Rethrows what a lab call threw in a {@code @BeforeAll}, so each check reports it. */
+    protected static void rethrow(Throwable thrown) {
+        if (thrown instanceof RuntimeException runtime) {
+            throw runtime;
+        }
+        if (thrown instanceof Error error) {
+            throw error;
+        }
+        if (thrown != null) {
+            throw new LabUnderTest.LabThrew(thrown);
+        }
+    }
+
+    /** A loopback port with nothing listening: a dead broker address. */
+    protected static String deadBootstrap() {
+        try (java.net.ServerSocket socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            return "127.0.0.1:" + socket.getLocalPort();
+        } catch (java.io.IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}

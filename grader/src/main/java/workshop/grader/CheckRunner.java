@@ -1,0 +1,77 @@
+package workshop.grader;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Map;
+
+import org.junit.platform.engine.TestExecutionResult;
+import org.junit.platform.engine.discovery.DiscoverySelectors;
+import org.junit.platform.launcher.Launcher;
+import org.junit.platform.launcher.LauncherDiscoveryRequest;
+import org.junit.platform.launcher.TestExecutionListener;
+import org.junit.platform.launcher.TestIdentifier;
+import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
+import org.junit.platform.launcher.core.LauncherFactory;
+
+import workshop.check.LabUnderTest;
+import workshop.check.LearnerMessages;
+
+/**
+ * Runs one lab's checker in a JVM of its own, so learner code that hangs or calls
+ * {@code System.exit} can only end this process, never the grader. Writes one line per event
+ * to the results file: START, PASS or FAIL with the message, and DONE at the very end.
+ *
+ * <p>Arguments: checker class, lab classes folder, lab file as shown to the learner,
+ * bootstrap servers, results file.
+ */
+public final class CheckRunner {
+
+    public static void main(String[] args) throws IOException {
+        String checker = args[0];
+        Path results = Path.of(args[4]);
+        LabUnderTest.install(Path.of(args[1]), args[2], args[3]);
+        try (PrintWriter out = new PrintWriter(Files.newBufferedWriter(results, StandardCharsets.UTF_8,
+                StandardOpenOption.CREATE, StandardOpenOption.APPEND), true)) {
+            LauncherDiscoveryRequest request = LauncherDiscoveryRequestBuilder.request()
+                    .selectors(DiscoverySelectors.selectClass(checker))
+                    .configurationParameters(Map.of(
+                            // A check that does not return in time fails; its thread is abandoned.
+                            "junit.jupiter.execution.timeout.default", "20 s",
+                            "junit.jupiter.execution.timeout.thread.mode.default", "SEPARATE_THREAD",
+                            "junit.jupiter.testmethod.order.default", "org.junit.jupiter.api.MethodOrderer$OrderAnnotation"))
+                    .build();
+            Launcher launcher = LauncherFactory.create();
+            launcher.execute(request, new TestExecutionListener() {
+                @Override
+                public void executionStarted(TestIdentifier test) {
+                    if (test.isTest()) {
+                        out.println("START\t" + ResultLine.escape(test.getDisplayName()));
+                    }
+                }
+
+                @Override
+                public void executionFinished(TestIdentifier test, TestExecutionResult result) {
+                    if (test.isTest()) {
+                        if (result.getStatus() == TestExecutionResult.Status.SUCCESSFUL) {
+                            out.println("PASS\t" + ResultLine.escape(test.getDisplayName()));
+                        } else {
+                            String message = result.getThrowable().map(LearnerMessages::describe).orElse("failed");
+                            out.println("FAIL\t" + ResultLine.escape(test.getDisplayName()) + "\t" + ResultLine.escape(message));
+                        }
+                    } else if (result.getStatus() != TestExecutionResult.Status.SUCCESSFUL && test.getParentId().isEmpty() == false) {
+                        String message = result.getThrowable().map(LearnerMessages::describe).orElse("failed");
+                        out.println("FAIL\t" + ResultLine.escape("setting up the checks") + "\t" + ResultLine.escape(message));
+                    }
+                }
+            });
+            out.println("DONE");
+        }
+        System.out.flush();
+        // Learner threads may still spin or wait; nothing of theirs may keep this JVM alive.
+        Runtime.getRuntime().halt(0);
+    }
+}

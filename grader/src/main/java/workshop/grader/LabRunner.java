@@ -1,0 +1,106 @@
+package workshop.grader;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Grades one lab file: compiles it alone, then runs its checker in a fresh JVM against the
+ * grading broker, bounded in time. A hang or a {@code System.exit} in learner code becomes a
+ * failed check with a message, never a stuck or dead grader.
+ */
+public final class LabRunner {
+
+    /** Far above the sum of the per-check bounds: only a wedged JVM ever reaches it. */
+    static final Duration LAB_BOUND = Duration.ofMinutes(4);
+
+    private final Path root;
+    private final String bootstrapServers;
+
+    public LabRunner(Path root, String bootstrapServers) {
+        this.root = root;
+        this.bootstrapServers = bootstrapServers;
+    }
+
+    public LabGrade grade(Curriculum.Lab lab, Path file) {
+        String shown = LabCompiler.displayName(file, root);
+        if (!Files.isRegularFile(file)) {
+            return new LabGrade(lab, shown, null, List.of(), "There is no file " + shown + ".");
+        }
+        LabCompiler.Compiled compiled = LabCompiler.compile(file, root);
+        if (!compiled.ok()) {
+            return new LabGrade(lab, shown, compiled.errors(), List.of(), null);
+        }
+        try {
+            Path results = Files.createTempFile("lab-results-", ".txt");
+            Path log = Files.createTempFile("lab-output-", ".log");
+            List<String> command = List.of(
+                    javaExecutable(), "-cp", System.getProperty("java.class.path"),
+                    "-Dorg.slf4j.simpleLogger.defaultLogLevel=error",
+                    "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                    CheckRunner.class.getName(), lab.checker(), compiled.classes().toString(), shown, bootstrapServers,
+                    results.toString());
+            Process process = new ProcessBuilder(command)
+                    .redirectErrorStream(true)
+                    .redirectOutput(log.toFile())
+                    .start();
+            boolean finished = process.waitFor(LAB_BOUND.toMillis(), TimeUnit.MILLISECONDS);
+            if (!finished) {
+                process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            }
+            return read(lab, shown, Files.readAllLines(results, StandardCharsets.UTF_8), finished, process.exitValue());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("Grading was interrupted", e);
+        }
+    }
+
+    private static LabGrade read(Curriculum.Lab lab, String shown, List<String> lines, boolean finished, int exitCode) {
+        Map<String, LabGrade.Check> checks = new LinkedHashMap<>();
+        String running = null;
+        boolean done = false;
+        for (String line : lines) {
+            String[] parts = line.split("\t", 3);
+            switch (parts[0]) {
+                case "START" -> running = ResultLine.unescape(parts[1]);
+                case "PASS" -> {
+                    checks.put(ResultLine.unescape(parts[1]), new LabGrade.Check(ResultLine.unescape(parts[1]), true, null));
+                    running = null;
+                }
+                case "FAIL" -> {
+                    String name = ResultLine.unescape(parts[1]);
+                    checks.put(name, new LabGrade.Check(name, false, parts.length > 2 ? ResultLine.unescape(parts[2]) : "failed"));
+                    running = null;
+                }
+                case "DONE" -> done = true;
+                default -> { }
+            }
+        }
+        String crash = null;
+        if (!done) {
+            crash = !finished
+                    ? "The checks did not finish within " + LAB_BOUND.toMinutes() + " minutes and were stopped."
+                    : "The lab's code ended the checking JVM (exit code " + exitCode + "): does it call System.exit or Runtime.halt? "
+                      + "A lab's methods must return or throw; only main may exit.";
+            if (running != null) {
+                checks.put(running, new LabGrade.Check(running, false, crash));
+            }
+        }
+        return new LabGrade(lab, shown, null, new ArrayList<>(checks.values()), crash);
+    }
+
+    private static String javaExecutable() {
+        return ProcessHandle.current().info().command()
+                .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    }
+}

@@ -1,0 +1,47 @@
+package workshop.grader;
+
+import java.io.PrintStream;
+
+/** Prints one lab's grade the way a learner wants to read it: what failed, why, what next. */
+final class Report {
+
+    private final PrintStream out;
+
+    Report(PrintStream out) {
+        this.out = out;
+    }
+
+    void print(LabGrade grade, double seconds, boolean detailed, boolean instructor) {
+        Curriculum.Lab lab = grade.lab();
+        if (grade.compileErrors() != null) {
+            out.printf("✗ %s does not compile:%n%s%n", grade.file(), Grade.indent(grade.compileErrors()));
+            out.printf("  Fix the line above, save, and grade again: ./jbang grade %s%n", lab.id());
+            return;
+        }
+        if (grade.passed()) {
+            out.printf("✓ %s: all %d checks pass (%.1f s)%n", lab.label(), grade.checks().size(), seconds);
+            if (detailed) {
+                grade.checks().forEach(c -> out.println("    ✓ " + c.name()));
+            }
+            return;
+        }
+        out.printf("✗ %s: %d of %d checks pass (%.1f s)%n", lab.label(), grade.passedCount(), grade.checks().size(), seconds);
+        if (grade.crash() != null && grade.failures().isEmpty()) {
+            out.println(Grade.indent(grade.crash()));
+        }
+        if (!detailed) {
+            return;
+        }
+        for (LabGrade.Check check : grade.checks()) {
+            if (check.passed()) {
+                out.println("    ✓ " + check.name());
+            } else {
+                out.println("    ✗ " + check.name());
+                out.println("        " + check.message().replace("\n", "\n        "));
+            }
+        }
+        if (!instructor) {
+            out.printf("  Next: fix the first ✗ above in %s and grade again. Stuck? ./jbang grade %s --hint%n", grade.file(), lab.id());
+        }
+    }
+}
