@@ -27,7 +27,6 @@ import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.apache.commons.compress.compressors.gzip.GzipCompressorOutputStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -323,88 +322,84 @@ class DocsTest {
 
     // ------------------------------------------------------------------ fetching reveal.js
 
-    @Nested
-    class Fetch {
+    @Test
+    void fetchesVerifiesExtractsAndCachesOnce(@TempDir Path tmp) throws Exception {
+        byte[] tgz = tarball();
+        try (Served served = serve(200, tgz, 0)) {
+            RevealJs reveal = new RevealJs(served.uri, integrity(tgz), tmp.resolve("cache/reveal.js-5.1.0"), Duration.ofSeconds(10));
+            ByteArrayOutputStream progress = new ByteArrayOutputStream();
 
-        @Test
-        void fetchesVerifiesExtractsAndCachesOnce(@TempDir Path tmp) throws Exception {
-            byte[] tgz = tarball();
-            try (Served served = serve(200, tgz, 0)) {
-                RevealJs reveal = new RevealJs(served.uri, integrity(tgz), tmp.resolve("cache/reveal.js-5.1.0"), Duration.ofSeconds(10));
-                ByteArrayOutputStream progress = new ByteArrayOutputStream();
+            Path dir = reveal.ensure(new PrintStream(progress, true, StandardCharsets.UTF_8));
+            reveal.ensure(new PrintStream(progress, true, StandardCharsets.UTF_8));
 
-                Path dir = reveal.ensure(new PrintStream(progress, true, StandardCharsets.UTF_8));
-                reveal.ensure(new PrintStream(progress, true, StandardCharsets.UTF_8));
-
-                assertThat(dir).isEqualTo(tmp.resolve("cache/reveal.js-5.1.0"));
-                assertThat(dir.resolve("dist/reveal.js")).hasContent("// dist/reveal.js");
-                assertThat(dir.resolve("package.json")).exists();
-                assertThat(served.hits.get()).as("fetched once, then cached").isEqualTo(1);
-                assertThat(progress.toString(StandardCharsets.UTF_8).lines()).hasSize(1).first().asString().startsWith("Fetching reveal.js");
-                try (var left = Files.list(tmp.resolve("cache"))) {
-                    assertThat(left).as("no temporary directory left").containsExactly(dir);
-                }
-
-                Path target = tmp.resolve("out/slides/reveal.js");
-                reveal.copyTo(target, null);
-                assertThat(target.resolve("dist/theme/black.css")).exists();
-                assertThat(target.resolve("plugin/notes/notes.js")).exists();
-                assertThat(target.resolve("package.json")).doesNotExist();
+            assertThat(dir).isEqualTo(tmp.resolve("cache/reveal.js-5.1.0"));
+            assertThat(dir.resolve("dist/reveal.js")).hasContent("// dist/reveal.js");
+            assertThat(dir.resolve("package.json")).exists();
+            assertThat(served.hits.get()).as("fetched once, then cached").isEqualTo(1);
+            assertThat(progress.toString(StandardCharsets.UTF_8).lines()).hasSize(1).first().asString().startsWith("Fetching reveal.js");
+            try (var left = Files.list(tmp.resolve("cache"))) {
+                assertThat(left).as("no temporary directory left").containsExactly(dir);
             }
-        }
 
-        @Test
-        void aTarballNotMatchingItsIntegrityIsRefusedAndNotCached(@TempDir Path tmp) throws Exception {
-            byte[] tgz = tarball();
-            try (Served served = serve(200, tgz, 0)) {
-                RevealJs reveal = new RevealJs(served.uri, RevealJs.INTEGRITY, tmp.resolve("cache/reveal.js-5.1.0"), Duration.ofSeconds(10));
-                assertThatThrownBy(() -> reveal.ensure(null))
-                        .isInstanceOf(DocsException.class)
-                        .hasMessageContaining("failed its integrity check")
-                        .hasMessageContaining("prefetch");
-                assertThat(tmp.resolve("cache/reveal.js-5.1.0")).doesNotExist();
-                if (Files.exists(tmp.resolve("cache"))) {
-                    try (var left = Files.list(tmp.resolve("cache"))) {
-                        assertThat(left).isEmpty();
-                    }
-                }
-            }
+            Path target = tmp.resolve("out/slides/reveal.js");
+            reveal.copyTo(target, null);
+            assertThat(target.resolve("dist/theme/black.css")).exists();
+            assertThat(target.resolve("plugin/notes/notes.js")).exists();
+            assertThat(target.resolve("package.json")).doesNotExist();
         }
+    }
 
-        @Test
-        void anHttpErrorOrATimeoutIsAClearMessage(@TempDir Path tmp) throws Exception {
-            try (Served served = serve(404, new byte[0], 0)) {
-                RevealJs reveal = new RevealJs(served.uri, RevealJs.INTEGRITY, tmp.resolve("a"), Duration.ofSeconds(10));
-                assertThatThrownBy(() -> reveal.ensure(null))
-                        .isInstanceOf(DocsException.class)
-                        .hasMessageContaining("could not fetch reveal.js")
-                        .hasMessageContaining("HTTP 404")
-                        .hasMessageContaining(RevealJs.PREFETCH_HINT);
-            }
-            try (Served served = serve(200, tarball(), 5_000)) {
-                RevealJs reveal = new RevealJs(served.uri, RevealJs.INTEGRITY, tmp.resolve("b"), Duration.ofSeconds(1));
-                long t0 = System.nanoTime();
-                assertThatThrownBy(() -> reveal.ensure(null))
-                        .isInstanceOf(DocsException.class)
-                        .hasMessageContaining("timed out after 1 s");
-                assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(4));
-            }
-        }
-
-        @Test
-        void theStandardSourceIsPinned() {
-            RevealJs standard = RevealJs.standard();
-            assertThat(RevealJs.TARBALL).hasToString("https://registry.npmjs.org/reveal.js/-/reveal.js-5.1.0.tgz");
-            assertThat(RevealJs.INTEGRITY).startsWith("sha512-");
-            assertThat(standard.cacheDir()).endsWithRaw(Path.of("kafka-workshop", "reveal.js-5.1.0"));
-        }
-
-        @Test
-        void aCopyWithoutRevealJsSaysHowToGetIt(@TempDir Path tmp) {
-            assertThatThrownBy(() -> RevealJs.at(tmp.resolve("empty")).ensure(null))
+    @Test
+    void aTarballNotMatchingItsIntegrityIsRefusedAndNotCached(@TempDir Path tmp) throws Exception {
+        byte[] tgz = tarball();
+        try (Served served = serve(200, tgz, 0)) {
+            RevealJs reveal = new RevealJs(served.uri, RevealJs.INTEGRITY, tmp.resolve("cache/reveal.js-5.1.0"), Duration.ofSeconds(10));
+            assertThatThrownBy(() -> reveal.ensure(null))
                     .isInstanceOf(DocsException.class)
+                    .hasMessageContaining("failed its integrity check")
                     .hasMessageContaining("prefetch");
+            assertThat(tmp.resolve("cache/reveal.js-5.1.0")).doesNotExist();
+            if (Files.exists(tmp.resolve("cache"))) {
+                try (var left = Files.list(tmp.resolve("cache"))) {
+                    assertThat(left).isEmpty();
+                }
+            }
         }
+    }
+
+    @Test
+    void anHttpErrorOrATimeoutIsAClearMessage(@TempDir Path tmp) throws Exception {
+        try (Served served = serve(404, new byte[0], 0)) {
+            RevealJs reveal = new RevealJs(served.uri, RevealJs.INTEGRITY, tmp.resolve("a"), Duration.ofSeconds(10));
+            assertThatThrownBy(() -> reveal.ensure(null))
+                    .isInstanceOf(DocsException.class)
+                    .hasMessageContaining("could not fetch reveal.js")
+                    .hasMessageContaining("HTTP 404")
+                    .hasMessageContaining(RevealJs.PREFETCH_HINT);
+        }
+        try (Served served = serve(200, tarball(), 5_000)) {
+            RevealJs reveal = new RevealJs(served.uri, RevealJs.INTEGRITY, tmp.resolve("b"), Duration.ofSeconds(1));
+            long t0 = System.nanoTime();
+            assertThatThrownBy(() -> reveal.ensure(null))
+                    .isInstanceOf(DocsException.class)
+                    .hasMessageContaining("timed out after 1 s");
+            assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(4));
+        }
+    }
+
+    @Test
+    void theStandardSourceIsPinned() {
+        RevealJs standard = RevealJs.standard();
+        assertThat(RevealJs.TARBALL).hasToString("https://registry.npmjs.org/reveal.js/-/reveal.js-5.1.0.tgz");
+        assertThat(RevealJs.INTEGRITY).startsWith("sha512-");
+        assertThat(standard.cacheDir()).endsWithRaw(Path.of("kafka-workshop", "reveal.js-5.1.0"));
+    }
+
+    @Test
+    void aCopyWithoutRevealJsSaysHowToGetIt(@TempDir Path tmp) {
+        assertThatThrownBy(() -> RevealJs.at(tmp.resolve("empty")).ensure(null))
+                .isInstanceOf(DocsException.class)
+                .hasMessageContaining("prefetch");
     }
 
     // ------------------------------------------------------------------ helpers

@@ -1,0 +1,71 @@
+///usr/bin/env jbang "$0" "$@" ; exit $?
+//JAVA 17+
+//DEPS org.apache.kafka:kafka-clients:4.3.1
+//SOURCES ../support/workshop/*.java
+
+import java.util.List;
+import java.util.Properties;
+
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringSerializer;
+
+import workshop.Reading;
+import workshop.Workshop;
+
+/**
+ * Lab 01: fire and forget.
+ *
+ * send() does not send: it appends the record to a buffer and returns at once, and the
+ * producer's I/O thread ships the buffer in batches. That is why fire-and-forget is fast, and
+ * also why a program that exits right after its loop loses what is still in the buffer.
+ *
+ * Stages, mirrored in main:
+ *   1. send every reading, keyed by sensor, without waiting for any of them;
+ *   2. before returning, make sure the buffer is empty.
+ */
+class FireAndForget {
+
+    static final String TOPIC = "sensor-readings";
+
+    // tag::send-all[]
+    static void sendAll(Producer<String, String> producer, String topic, List<Reading> readings) {
+        for (Reading reading : readings) {
+            // The key (sensor id) picks the partition: one sensor's readings stay in order.
+            producer.send(new ProducerRecord<>(topic, reading.key(), reading.value()));
+        }
+        // Blocks until every buffered record is acknowledged (or failed). Without it, the JVM
+        // may exit while the last batches still wait out linger.ms in memory.
+        producer.flush();
+    }
+    // end::send-all[]
+
+    static Properties producerConfig(String bootstrapServers) {
+        Properties config = new Properties();
+        config.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers);
+        // Keys and values are strings: sensor id and "room,humidity".
+        config.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        config.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, StringSerializer.class.getName());
+        return config;
+    }
+
+    public static void main(String[] args) {
+        Workshop.run("01-fire-and-forget", args, cluster -> {
+            cluster.ensureTopic(TOPIC, 3);
+            Properties config = producerConfig(cluster.bootstrapServers());
+            config.putAll(cluster.clientConfig());
+            List<Reading> readings = Reading.sample(10_000, 5);
+            try (Producer<String, String> producer = new KafkaProducer<>(config)) {
+                long start = System.nanoTime();
+                sendAll(producer, TOPIC, readings);
+                double seconds = (System.nanoTime() - start) / 1e9;
+                System.out.printf("Sent %,d readings in %.2f s (%,.0f records/s), nothing awaited one by one.%n",
+                        readings.size(), seconds, readings.size() / seconds);
+            }
+            // close() above also flushes, but sendAll cannot know its caller will close: it flushes itself.
+        });
+        // Check your work: ./jbang grade 01
+    }
+}
