@@ -41,14 +41,20 @@ public final class Workshop {
     /** Marks the spot a learner has not filled in yet; thrown by every untouched TODO. */
     public static final class Todo extends RuntimeException {
         private final int number;
+        private final String what;
 
         Todo(int number, String what) {
             super("TODO " + number + ": " + what);
             this.number = number;
+            this.what = what;
         }
 
         public int number() {
             return number;
+        }
+
+        public String what() {
+            return what;
         }
     }
 

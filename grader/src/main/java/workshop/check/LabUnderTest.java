@@ -82,7 +82,7 @@ public final class LabUnderTest {
         } catch (InvocationTargetException e) {
             Throwable cause = e.getCause();
             if (cause instanceof Workshop.Todo todo) {
-                throw new AssertionError(todo.getMessage() + " is not done yet (" + file + ").");
+                throw new AssertionError("TODO " + todo.number() + " in " + file + " is not done yet: " + todo.what() + ".");
             }
             if (cause instanceof RuntimeException runtime) {
                 throw runtime;

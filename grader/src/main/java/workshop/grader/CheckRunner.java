@@ -10,6 +10,7 @@ import java.util.Map;
 
 import org.junit.platform.engine.TestExecutionResult;
 import org.junit.platform.engine.discovery.DiscoverySelectors;
+import org.junit.platform.engine.support.descriptor.ClassSource;
 import org.junit.platform.launcher.Launcher;
 import org.junit.platform.launcher.LauncherDiscoveryRequest;
 import org.junit.platform.launcher.TestExecutionListener;
@@ -29,6 +30,8 @@ import workshop.check.LearnerMessages;
  * bootstrap servers, results file.
  */
 public final class CheckRunner {
+
+    static final String SETUP = "setting up the checks";
 
     public static void main(String[] args) throws IOException {
         String checker = args[0];
@@ -50,6 +53,9 @@ public final class CheckRunner {
                 public void executionStarted(TestIdentifier test) {
                     if (test.isTest()) {
                         out.println("START\t" + ResultLine.escape(test.getDisplayName()));
+                    } else if (test.getSource().filter(ClassSource.class::isInstance).isPresent()) {
+                        // A checker's @BeforeAll runs learner code too: name it if that ends the JVM.
+                        out.println("START\t" + SETUP);
                     }
                 }
 
@@ -62,9 +68,9 @@ public final class CheckRunner {
                             String message = result.getThrowable().map(LearnerMessages::describe).orElse("failed");
                             out.println("FAIL\t" + ResultLine.escape(test.getDisplayName()) + "\t" + ResultLine.escape(message));
                         }
-                    } else if (result.getStatus() != TestExecutionResult.Status.SUCCESSFUL && test.getParentId().isEmpty() == false) {
+                    } else if (result.getStatus() != TestExecutionResult.Status.SUCCESSFUL && test.getParentId().isPresent()) {
                         String message = result.getThrowable().map(LearnerMessages::describe).orElse("failed");
-                        out.println("FAIL\t" + ResultLine.escape("setting up the checks") + "\t" + ResultLine.escape(message));
+                        out.println("FAIL\t" + SETUP + "\t" + ResultLine.escape(message));
                     }
                 }
             });
