@@ -8,6 +8,7 @@
 //DEPS org.awaitility:awaitility:4.3.0
 //DEPS info.picocli:picocli:4.7.7
 //DEPS com.fasterxml.jackson.dataformat:jackson-dataformat-yaml:2.21.2
+//DEPS org.testcontainers:testcontainers-kafka:2.0.5
 //SOURCES ../support/workshop/*.java
 //SOURCES ../grader/src/main/java/workshop/grader/*.java
 //SOURCES ../grader/src/main/java/workshop/check/*.java

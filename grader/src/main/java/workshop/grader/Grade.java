@@ -48,6 +48,9 @@ public final class Grade implements Callable<Integer> {
     @Option(names = "--bootstrap-server", paramLabel = "HOST:PORT", description = "grade against this broker instead of a fresh embedded one")
     String bootstrapServer;
 
+    @Option(names = "--docker", description = "grade against Kafka in Docker (apache/kafka:4.3.1, via Testcontainers)")
+    boolean docker;
+
     private Path root;
     private Curriculum curriculum;
 
@@ -84,7 +87,7 @@ public final class Grade implements Callable<Integer> {
         }
         boolean table = named.isEmpty() && !watch;
         List<Curriculum.Lab> toGrade = named.isEmpty() && !watch ? curriculum.ready() : named;
-        try (GradingBroker broker = GradingBroker.start(bootstrapServer)) {
+        try (GradingBroker broker = docker ? GradingBroker.startInDocker() : GradingBroker.start(bootstrapServer)) {
             LabRunner runner = new LabRunner(root, broker.bootstrapServers());
             Map<Curriculum.Lab, LabGrade> grades = new LinkedHashMap<>();
             for (Curriculum.Lab lab : toGrade) {

@@ -10,11 +10,25 @@ import workshop.Workshop;
 public final class GradingBroker implements AutoCloseable {
 
     private final String bootstrapServers;
-    private final EmbeddedKafka embedded;
+    private final AutoCloseable owned;
 
-    private GradingBroker(String bootstrapServers, EmbeddedKafka embedded) {
+    private GradingBroker(String bootstrapServers, AutoCloseable owned) {
         this.bootstrapServers = bootstrapServers;
-        this.embedded = embedded;
+        this.owned = owned;
+    }
+
+    /** Kafka in Docker (the apache/kafka image) through Testcontainers, when Docker is there. */
+    public static GradingBroker startInDocker() {
+        if (!DockerKafka.dockerAvailable()) {
+            throw new Workshop.WorkshopException("Docker is not available here (no Docker engine answered), so --docker cannot be used."
+                    + " Grade without --docker: an embedded broker needs no Docker.");
+        }
+        System.out.print("Starting " + DockerKafka.IMAGE + " in Docker for grading... ");
+        System.out.flush();
+        long start = System.nanoTime();
+        DockerKafka kafka = DockerKafka.start();
+        System.out.printf("ready in %.1f s.%n", (System.nanoTime() - start) / 1e9);
+        return new GradingBroker(kafka.bootstrapServers(), kafka);
     }
 
     public static GradingBroker start(String bootstrapServers) {
@@ -37,8 +51,12 @@ public final class GradingBroker implements AutoCloseable {
 
     @Override
     public void close() {
-        if (embedded != null) {
-            embedded.close();
+        if (owned != null) {
+            try {
+                owned.close();
+            } catch (Exception e) {
+                System.err.println("The grading broker did not stop cleanly: " + e.getMessage());
+            }
         }
     }
 }

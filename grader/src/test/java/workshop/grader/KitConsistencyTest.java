@@ -1,0 +1,119 @@
+package workshop.grader;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** The kit's files agree with each other: catalog, lab list, headers and pinned versions. */
+class KitConsistencyTest {
+
+    private final Path root = Project.root();
+    private final Curriculum curriculum = Curriculum.load(root);
+
+    @Test
+    void everyCatalogAliasPointsAtAScriptThatExists() throws IOException {
+        JsonNode aliases = new ObjectMapper().readTree(root.resolve("jbang-catalog.json").toFile()).get("aliases");
+        assertThat(aliases.size()).isGreaterThan(0);
+        aliases.fields().forEachRemaining(alias -> assertThat(root.resolve(alias.getValue().get("script-ref").asText()))
+                .as("alias %s", alias.getKey())
+                .isRegularFile());
+        for (String verb : List.of("grade", "broker", "guide", "slides", "prefetch")) {
+            assertThat(aliases.has(verb)).as("the catalog has the %s alias", verb).isTrue();
+        }
+        for (Curriculum.Lab lab : curriculum.ready()) {
+            assertThat(aliases.has("lab-" + lab.id())).as("the catalog has an alias for lab %s", lab.id()).isTrue();
+        }
+    }
+
+    @Test
+    void theCurriculumHasSixteenLabsInOrder() {
+        assertThat(curriculum.labs()).extracting(Curriculum.Lab::id)
+                .containsExactly("00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "13", "14", "15");
+    }
+
+    @Test
+    void everyReadyLabIsComplete() throws Exception {
+        for (Curriculum.Lab lab : curriculum.ready()) {
+            String starter = Files.readString(root.resolve("labs").resolve(lab.fileName()));
+            String solution = Files.readString(root.resolve("solutions").resolve(lab.fileName()));
+            assertThat(starter).as("labs/%s has a TODO that throws Workshop.todo", lab.fileName())
+                    .contains("// TODO 1").contains("Workshop.todo(");
+            assertThat(solution).as("solutions/%s has no TODO left", lab.fileName())
+                    .doesNotContain("TODO").doesNotContain("Workshop.todo(");
+            for (String header : List.of("///usr/bin/env jbang", "//JAVA 17+", "//DEPS org.apache.kafka:kafka-clients:4.3.1",
+                    "//SOURCES ../support/workshop/*.java")) {
+                assertThat(starter).as("labs/%s header", lab.fileName()).contains(header);
+                assertThat(solution).as("solutions/%s header", lab.fileName()).contains(header);
+            }
+            assertThat(lab.hints()).as("lab %s has two or three hints", lab.id()).hasSizeBetween(2, 3);
+            assertThat(GradingTestSupport.fixtures(lab)).as("lab %s has wrong-answer fixtures", lab.id()).isNotEmpty();
+            assertThat(Class.forName(lab.checker())).as("lab %s's checker", lab.id()).isNotNull();
+            assertThat(root.resolve("guide").resolve(lab.label() + ".adoc")).as("lab %s's guide chapter", lab.id()).isRegularFile();
+            assertThat(root.resolve("slides").resolve(lab.label() + ".adoc")).as("lab %s's slides", lab.id()).isRegularFile();
+        }
+    }
+
+    @Test
+    void theReadmeAgendaNamesEveryLab() throws IOException {
+        String readme = Files.readString(root.resolve("README.adoc"));
+        for (Curriculum.Lab lab : curriculum.labs()) {
+            assertThat(readme).as("README.adoc's agenda").contains(lab.label());
+        }
+        assertThat(readme).contains("./mvnw -B verify");
+    }
+
+    /** JBang scripts pin their own dependencies: they must be the versions Maven builds and tests. */
+    @Test
+    void everyJbangDependencyMatchesThePom() throws IOException {
+        Map<String, String> pom = new HashMap<>();
+        Matcher dep = Pattern.compile("<groupId>([^<]+)</groupId>\\s*<artifactId>([^<]+)</artifactId>\\s*<version>([^<]+)</version>")
+                .matcher(Files.readString(root.resolve("grader/pom.xml")));
+        String pomText = Files.readString(root.resolve("grader/pom.xml"));
+        while (dep.find()) {
+            pom.put(dep.group(1) + ":" + dep.group(2), dep.group(3).replace("${kafka.version}", property(pomText, "kafka.version"))
+                    .replace("${junit.version}", property(pomText, "junit.version"))
+                    .replace("${junit.platform.version}", property(pomText, "junit.platform.version")));
+        }
+        Pattern deps = Pattern.compile("^//DEPS ([^:\\s]+):([^:\\s]+):(\\S+)", Pattern.MULTILINE);
+        try (Stream<Path> files = Stream.of("labs", "solutions", "tools", "support/workshop")
+                .flatMap(d -> list(root.resolve(d)))) {
+            for (Path file : files.filter(f -> f.toString().endsWith(".java")).toList()) {
+                Matcher m = deps.matcher(Files.readString(file));
+                while (m.find()) {
+                    String ga = m.group(1) + ":" + m.group(2);
+                    if (ga.startsWith("org.apache.kafka:")) {
+                        assertThat(m.group(3)).as("%s pins %s", root.relativize(file), ga).isEqualTo("4.3.1");
+                    }
+                    if (pom.containsKey(ga)) {
+                        assertThat(m.group(3)).as("%s pins %s like grader/pom.xml", root.relativize(file), ga).isEqualTo(pom.get(ga));
+                    }
+                }
+            }
+        }
+    }
+
+    private static String property(String pom, String name) {
+        Matcher m = Pattern.compile("<" + Pattern.quote(name) + ">([^<]+)</").matcher(pom);
+        return m.find() ? m.group(1) : "?";
+    }
+
+    private static Stream<Path> list(Path dir) {
+        try {
+            return Files.list(dir).toList().stream();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+}
