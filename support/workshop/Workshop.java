@@ -164,7 +164,11 @@ public final class Workshop {
             Thread.currentThread().interrupt();
             throw new WorkshopException("Interrupted while connecting to " + bootstrap);
         } catch (org.apache.kafka.common.KafkaException e) {
-            throw new WorkshopException("Cannot connect to " + bootstrap + ": " + e.getMessage());
+            Throwable root = e;
+            while (root.getCause() != null) {
+                root = root.getCause();
+            }
+            throw new WorkshopException("Cannot connect to " + bootstrap + ": " + root.getMessage());
         }
     }
 

@@ -15,6 +15,7 @@ import org.junit.platform.launcher.Launcher;
 import org.junit.platform.launcher.LauncherDiscoveryRequest;
 import org.junit.platform.launcher.TestExecutionListener;
 import org.junit.platform.launcher.TestIdentifier;
+import org.junit.platform.launcher.TestPlan;
 import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
 import org.junit.platform.launcher.core.LauncherFactory;
 
@@ -49,6 +50,18 @@ public final class CheckRunner {
                     .build();
             Launcher launcher = LauncherFactory.create();
             launcher.execute(request, new TestExecutionListener() {
+                private TestPlan plan;
+
+                @Override
+                public void testPlanExecutionStarted(TestPlan testPlan) {
+                    plan = testPlan;
+                    // Every check by name, up front: one that never reports still shows as failed.
+                    for (TestIdentifier root : testPlan.getRoots()) {
+                        testPlan.getDescendants(root).stream().filter(TestIdentifier::isTest)
+                                .forEach(t -> out.println("PLAN\t" + ResultLine.escape(t.getDisplayName())));
+                    }
+                }
+
                 @Override
                 public void executionStarted(TestIdentifier test) {
                     if (test.isTest()) {
@@ -69,8 +82,10 @@ public final class CheckRunner {
                             out.println("FAIL\t" + ResultLine.escape(test.getDisplayName()) + "\t" + ResultLine.escape(message));
                         }
                     } else if (result.getStatus() != TestExecutionResult.Status.SUCCESSFUL && test.getParentId().isPresent()) {
+                        // The checker's set-up failed, so none of its checks ran: each fails for that reason.
                         String message = result.getThrowable().map(LearnerMessages::describe).orElse("failed");
-                        out.println("FAIL\t" + SETUP + "\t" + ResultLine.escape(message));
+                        plan.getDescendants(test).stream().filter(TestIdentifier::isTest).forEach(t ->
+                                out.println("FAIL\t" + ResultLine.escape(t.getDisplayName()) + "\t" + ResultLine.escape(message)));
                     }
                 }
             });

@@ -66,12 +66,14 @@ public final class LabRunner {
     }
 
     private static LabGrade read(Curriculum.Lab lab, String shown, List<String> lines, boolean finished, int exitCode) {
+        List<String> planned = new ArrayList<>();
         Map<String, LabGrade.Check> checks = new LinkedHashMap<>();
         String running = null;
         boolean done = false;
         for (String line : lines) {
             String[] parts = line.split("\t", 3);
             switch (parts[0]) {
+                case "PLAN" -> planned.add(ResultLine.unescape(parts[1]));
                 case "START" -> running = ResultLine.unescape(parts[1]);
                 case "PASS" -> {
                     checks.put(ResultLine.unescape(parts[1]), new LabGrade.Check(ResultLine.unescape(parts[1]), true, null));
@@ -92,11 +94,20 @@ public final class LabRunner {
                     ? "The checks did not finish within " + LAB_BOUND.toMinutes() + " minutes and were stopped."
                     : "The lab's code ended the checking JVM (exit code " + exitCode + "): does it call System.exit or Runtime.halt? "
                       + "A lab's methods must return or throw; only main may exit.";
-            if (running != null) {
+            if (running != null && !running.equals(CheckRunner.SETUP)) {
                 checks.put(running, new LabGrade.Check(running, false, crash));
             }
         }
-        return new LabGrade(lab, shown, null, new ArrayList<>(checks.values()), crash);
+        // A set-up that never finished takes every check with it, for the same reason.
+        String notRun = crash != null && (running == null || running.equals(CheckRunner.SETUP)) ? crash
+                : "Not run: the checks stopped before this one (see the failure above).";
+        List<LabGrade.Check> ordered = new ArrayList<>();
+        for (String name : planned) {
+            ordered.add(checks.containsKey(name) ? checks.remove(name)
+                    : new LabGrade.Check(name, false, notRun));
+        }
+        ordered.addAll(checks.values());
+        return new LabGrade(lab, shown, null, ordered, crash);
     }
 
     private static String javaExecutable() {
