@@ -37,6 +37,7 @@ public final class EmbeddedKafka implements AutoCloseable {
     private final Path dataDir;
     private final boolean deleteOnClose;
     private final int port;
+    private boolean closed;
 
     private EmbeddedKafka(KafkaRaftServer server, Path dataDir, boolean deleteOnClose, int port) {
         this.server = server;
@@ -45,10 +46,12 @@ public final class EmbeddedKafka implements AutoCloseable {
         this.port = port;
     }
 
-    /** A throwaway broker on free loopback ports; its data is deleted on close. */
+    /** A throwaway broker on free loopback ports; its data is deleted on close, or at Ctrl+C. */
     public static EmbeddedKafka startTemporary() {
         try {
-            return start(Files.createTempDirectory("kafka-workshop-"), freePort(), freePort(), true);
+            EmbeddedKafka broker = start(Files.createTempDirectory("kafka-workshop-"), freePort(), freePort(), true);
+            Runtime.getRuntime().addShutdownHook(new Thread(broker::close, "embedded-kafka-cleanup"));
+            return broker;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -120,7 +123,11 @@ public final class EmbeddedKafka implements AutoCloseable {
     }
 
     @Override
-    public void close() {
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
         server.shutdown();
         server.awaitShutdown();
         if (deleteOnClose) {
