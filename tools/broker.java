@@ -42,7 +42,7 @@ class BrokerCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Workshop.quietLogs();
-        Path data = dataDir != null ? dataDir : workshopFolder().resolve(".kafka-data");
+        Path data = dataDir != null ? dataDir : Workshop.workshopFolder().resolve(".kafka-data");
         if (fresh && Files.exists(data)) {
             try (Stream<Path> paths = Files.walk(data)) {
                 paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
@@ -72,15 +72,5 @@ class BrokerCommand implements Callable<Integer> {
         }));
         stopped.await();
         return 0;
-    }
-
-    private static Path workshopFolder() {
-        Path dir = Path.of("").toAbsolutePath();
-        for (Path candidate = dir; candidate != null; candidate = candidate.getParent()) {
-            if (Files.isRegularFile(candidate.resolve("jbang-catalog.json"))) {
-                return candidate;
-            }
-        }
-        return dir;
     }
 }

@@ -186,6 +186,17 @@ public final class Workshop {
         return config;
     }
 
+    /** The workshop's folder: the nearest one up from here that holds jbang-catalog.json. */
+    public static Path workshopFolder() {
+        Path dir = Path.of("").toAbsolutePath();
+        for (Path candidate = dir; candidate != null; candidate = candidate.getParent()) {
+            if (Files.isRegularFile(candidate.resolve("jbang-catalog.json"))) {
+                return candidate;
+            }
+        }
+        throw new WorkshopException("Run this inside the workshop folder (no jbang-catalog.json above " + dir + ")");
+    }
+
     /** Kafka's clients log every failed connection at WARN: keep a lab's console for the lab. */
     public static void quietLogs() {
         if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {

@@ -1,7 +1,8 @@
 package workshop.grader;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
+
+import workshop.Workshop;
 
 /** The kit's root folder, found from the working directory so the grader runs from anywhere inside it. */
 public final class Project {
@@ -10,12 +11,6 @@ public final class Project {
     }
 
     public static Path root() {
-        Path dir = Path.of("").toAbsolutePath();
-        for (Path candidate = dir; candidate != null; candidate = candidate.getParent()) {
-            if (Files.isRegularFile(candidate.resolve("jbang-catalog.json")) && Files.isDirectory(candidate.resolve("labs"))) {
-                return candidate;
-            }
-        }
-        throw new IllegalStateException("Run this inside the workshop folder (no jbang-catalog.json with labs/ above " + dir + ")");
+        return Workshop.workshopFolder();
     }
 }
