@@ -19,6 +19,16 @@ set "JBANG_VERSION=0.132.1"
 set "ROOT=%~dp0"
 set "SELF=%~f0"
 
+rem JBang prefers a folder named like an alias (guide\, slides\) over the alias:
+rem name the catalog explicitly when the first argument is both.
+if "%~1"=="" goto :after_alias_fix
+echo %~1| findstr /r "[@\\/.]" >nul && goto :after_alias_fix
+if not exist "%~1\" goto :after_alias_fix
+findstr /l /c:"\"%~1\"" "%ROOT%jbang-catalog.json" >nul 2>&1 || goto :after_alias_fix
+call "%SELF%" "%~1@%ROOT%jbang-catalog.json" %2 %3 %4 %5 %6 %7 %8 %9
+exit /b %ERRORLEVEL%
+:after_alias_fix
+
 rem ---------------------------------------------------------------------------
 rem 1. A real jbang on PATH wins. "where" also lists this file, other copies of
 rem    this launcher, and the extension-less bash ./jbang: all skipped.
