@@ -86,6 +86,10 @@ public final class EmbeddedKafka implements AutoCloseable {
         config.put("share.coordinator.state.topic.min.isr", "1");
         // A lab's first consumer should not wait 3 s for more members to join.
         config.put("group.initial.rebalance.delay.ms", "0");
+        // KIP-848 groups learn of a new assignment at the next heartbeat: 5 s by default is
+        // a long pause in a 10-minute lab.
+        config.put("group.consumer.min.heartbeat.interval.ms", "100");
+        config.put("group.consumer.heartbeat.interval.ms", "500");
         config.put("num.partitions", "1");
         try {
             format(config, dataDir);

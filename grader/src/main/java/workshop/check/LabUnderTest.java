@@ -24,11 +24,13 @@ public final class LabUnderTest {
     private static LabUnderTest current;
 
     private final List<Class<?>> classes;
+    private final Path classesDir;
     private final String file;
     private final String bootstrapServers;
 
-    private LabUnderTest(List<Class<?>> classes, String file, String bootstrapServers) {
+    private LabUnderTest(List<Class<?>> classes, Path classesDir, String file, String bootstrapServers) {
         this.classes = classes;
+        this.classesDir = classesDir;
         this.file = file;
         this.bootstrapServers = bootstrapServers;
     }
@@ -42,7 +44,7 @@ public final class LabUnderTest {
                 String name = classesDir.relativize(p).toString().replace('/', '.').replace('\\', '.');
                 classes.add(Class.forName(name.substring(0, name.length() - ".class".length()), false, loader));
             }
-            current = new LabUnderTest(classes, file, bootstrapServers);
+            current = new LabUnderTest(classes, classesDir, file, bootstrapServers);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } catch (ClassNotFoundException e) {
@@ -59,6 +61,11 @@ public final class LabUnderTest {
 
     static String currentFile() {
         return current == null ? "the lab" : current.file;
+    }
+
+    /** Where the compiled lab lives: a {@link LabProcess} loads it again in its own JVM. */
+    public Path classesDir() {
+        return classesDir;
     }
 
     public String file() {
