@@ -58,7 +58,6 @@ class SyncSend {
         throw Workshop.todo(2, "send each reading and wait for its acknowledgement, with a bound");
     }
 
-    // tag::compare[]
     /** Records per second of one way of sending, measured on the broker at hand. */
     static double throughput(Properties config, int count, boolean synchronous) throws Exception {
         List<Reading> readings = Reading.sample(count, 5);
@@ -74,7 +73,6 @@ class SyncSend {
             return count / ((System.nanoTime() - start) / 1e9);
         }
     }
-    // end::compare[]
 
     public static void main(String[] args) {
         Workshop.run("03-sync-send", args, cluster -> {
