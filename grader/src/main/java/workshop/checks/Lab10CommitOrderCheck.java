@@ -198,7 +198,8 @@ class Lab10CommitOrderCheck extends LabCheck {
             @SuppressWarnings("unchecked")
             Consumer<String, String> proxy = (Consumer<String, String>) Proxy.newProxyInstance(
                     Consumer.class.getClassLoader(), new Class<?>[] {Consumer.class}, (self, method, args) -> {
-                        if (method.getName().startsWith("commit") && commits.incrementAndGet() == at) {
+                        if ((method.getName().equals("commitSync") || method.getName().equals("commitAsync"))
+                                && commits.incrementAndGet() == at) {
                             LabProcess.crash(); // processed, not yet committed
                         }
                         try {
