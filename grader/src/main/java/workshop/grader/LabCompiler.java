@@ -5,8 +5,10 @@ import java.io.StringWriter;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
+import java.util.stream.Stream;
 
 import javax.tools.Diagnostic;
 import javax.tools.DiagnosticCollector;
@@ -49,6 +51,7 @@ public final class LabCompiler {
                     return new Compiled(out, null);
                 }
             }
+            deleteQuietly(out);
             return new Compiled(null, describe(diagnostics, source, displayRoot));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -73,6 +76,15 @@ public final class LabCompiler {
             }
         }
         return text.toString().stripTrailing();
+    }
+
+    /** Deletes a temp file or folder the grader made; a leftover is harmless. */
+    static void deleteQuietly(Path dir) {
+        try (Stream<Path> paths = Files.walk(dir)) {
+            paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException e) {
+            // a leftover temp folder is harmless
+        }
     }
 
     static String displayName(Path source, Path root) {

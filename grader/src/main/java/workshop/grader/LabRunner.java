@@ -7,12 +7,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 
 /**
  * Grades one lab file: compiles it alone, then runs its checker in a fresh JVM against the
@@ -61,9 +59,9 @@ public final class LabRunner {
             try {
                 return read(lab, shown, Files.readAllLines(results, StandardCharsets.UTF_8), finished, process.exitValue());
             } finally {
-                deleteQuietly(results);
-                deleteQuietly(log);
-                deleteQuietly(compiled.classes());
+                LabCompiler.deleteQuietly(results);
+                LabCompiler.deleteQuietly(log);
+                LabCompiler.deleteQuietly(compiled.classes());
             }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -116,14 +114,6 @@ public final class LabRunner {
         }
         ordered.addAll(checks.values());
         return new LabGrade(lab, shown, null, ordered, crash);
-    }
-
-    private static void deleteQuietly(Path path) {
-        try (Stream<Path> paths = Files.walk(path)) {
-            paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException e) {
-            // a leftover temp file is harmless
-        }
     }
 
     private static String javaExecutable() {

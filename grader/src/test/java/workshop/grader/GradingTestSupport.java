@@ -66,6 +66,9 @@ final class GradingTestSupport {
             Path dir = Files.createTempDirectory("lab-variant-");
             Path copy = dir.resolve(source.getFileName());
             Files.writeString(copy, text.replace(replace, with));
+            // Deleted in reverse order of registration at exit: the file, then its folder.
+            dir.toFile().deleteOnExit();
+            copy.toFile().deleteOnExit();
             return copy;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
