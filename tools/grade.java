@@ -9,6 +9,7 @@
 //DEPS info.picocli:picocli:4.7.7
 //DEPS com.fasterxml.jackson.dataformat:jackson-dataformat-yaml:2.21.2
 //DEPS org.testcontainers:testcontainers-kafka:2.0.5
+//DEPS io.github.java-diff-utils:java-diff-utils:4.16
 //SOURCES ../support/workshop/*.java
 //SOURCES ../grader/src/main/java/workshop/grader/*.java
 //SOURCES ../grader/src/main/java/workshop/check/*.java

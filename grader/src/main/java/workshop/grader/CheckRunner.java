@@ -28,7 +28,7 @@ import workshop.check.LearnerMessages;
  * to the results file: START, PASS or FAIL with the message, and DONE at the very end.
  *
  * <p>Arguments: checker class, lab classes folder, lab file as shown to the learner,
- * bootstrap servers, results file.
+ * bootstrap servers, results file, and whether to stop at the first failed check.
  */
 public final class CheckRunner {
 
@@ -37,6 +37,7 @@ public final class CheckRunner {
     public static void main(String[] args) throws IOException {
         String checker = args[0];
         Path results = Path.of(args[4]);
+        boolean failFast = args.length > 5 && Boolean.parseBoolean(args[5]);
         LabUnderTest.install(Path.of(args[1]), args[2], args[3]);
         try (PrintWriter out = new PrintWriter(Files.newBufferedWriter(results, StandardCharsets.UTF_8,
                 StandardOpenOption.CREATE, StandardOpenOption.APPEND), true)) {
@@ -80,6 +81,11 @@ public final class CheckRunner {
                         } else {
                             String message = result.getThrowable().map(LearnerMessages::describe).orElse("failed");
                             out.println("FAIL\t" + ResultLine.escape(test.getDisplayName()) + "\t" + ResultLine.escape(message));
+                            if (failFast) {
+                                // The first failure is the verdict: the checks after it are reported as not run.
+                                out.println("DONE");
+                                end();
+                            }
                         }
                     } else if (result.getStatus() != TestExecutionResult.Status.SUCCESSFUL && test.getParentId().isPresent()) {
                         // The checker's set-up failed, so none of its checks ran: each fails for that reason.
@@ -91,8 +97,14 @@ public final class CheckRunner {
             });
             out.println("DONE");
         }
+        end();
+    }
+
+    /** Ends this JVM now: learner threads may still spin or wait, and nothing of theirs may keep it alive. */
+    private static void end() {
         System.out.flush();
-        // Learner threads may still spin or wait; nothing of theirs may keep this JVM alive.
+        // A lab JVM a check started (to crash it) ends with the checks that started it.
+        ProcessHandle.current().descendants().forEach(ProcessHandle::destroyForcibly);
         Runtime.getRuntime().halt(0);
     }
 }

@@ -45,6 +45,9 @@ public final class Grade implements Callable<Integer> {
     @Option(names = "--file", paramLabel = "PATH", description = "grade this file as the named lab (e.g. a student's submission)")
     Path file;
 
+    @Option(names = "--fixture", paramLabel = "NAME", description = "grade one of the lab's wrong-answer fixtures (grader/fixtures/NN-name/NAME.diff)")
+    String fixture;
+
     @Option(names = "--bootstrap-server", paramLabel = "HOST:PORT", description = "grade against this broker instead of a fresh embedded one")
     String bootstrapServer;
 
@@ -81,6 +84,9 @@ public final class Grade implements Callable<Integer> {
         if (hint) {
             return showHint(named);
         }
+        if (fixture != null) {
+            return gradeFixture(named);
+        }
         if (file != null && named.size() != 1) {
             System.err.println("✗ --file grades one file: name the lab it is, e.g. ./jbang grade 02 --file " + file);
             return 2;
@@ -104,6 +110,47 @@ public final class Grade implements Callable<Integer> {
         } catch (EmbeddedKafka.PortInUseException | Workshop.WorkshopException e) {
             System.err.println("✗ " + e.getMessage());
             return 2;
+        }
+    }
+
+    /** Grades one fixture the way the build does: applied to the solution, stopping at the first failure. */
+    private int gradeFixture(List<Curriculum.Lab> named) {
+        if (named.size() != 1) {
+            System.err.println("✗ --fixture grades one lab's fixture: name the lab, e.g. ./jbang grade 02 --fixture " + fixture);
+            return 2;
+        }
+        Curriculum.Lab lab = named.get(0);
+        Optional<Fixture> found = Fixture.find(root, lab, fixture);
+        if (found.isEmpty()) {
+            System.err.println("✗ Lab " + lab.label() + " has no fixture \"" + fixture + "\". Its fixtures: "
+                    + String.join(", ", Fixture.of(root, lab).stream().map(Fixture::name).toList()));
+            return 2;
+        }
+        Fixture f = found.get();
+        Path applied;
+        try {
+            applied = f.apply(root);
+        } catch (Fixture.FixtureException e) {
+            System.err.println("✗ " + e.getMessage());
+            return 2;
+        }
+        try (GradingBroker broker = docker ? GradingBroker.startInDocker() : GradingBroker.start(bootstrapServer)) {
+            LabRunner runner = new LabRunner(root, broker.bootstrapServers());
+            String shown = "fixture " + f.name();
+            System.out.printf("Grading %s (%s)%n  %s%n", lab.label(), shown, f.description());
+            long start = System.nanoTime();
+            LabGrade grade = runner.grade(lab, applied, shown, !f.mustPass());
+            new Report(System.out).print(grade, (System.nanoTime() - start) / 1e9, true, true);
+            Optional<String> problem = f.problemWith(grade);
+            System.out.println(problem.map(p -> "✗ Not as the fixture expects: " + p.replace("\n", "\n  "))
+                    .orElse(f.mustPass() ? "✓ As expected: a right answer, and it passes."
+                            : "✓ As expected: a wrong answer, and it fails first for its reason (\"" + f.expect() + "\")."));
+            return problem.isEmpty() ? 0 : 1;
+        } catch (EmbeddedKafka.PortInUseException | Workshop.WorkshopException e) {
+            System.err.println("✗ " + e.getMessage());
+            return 2;
+        } finally {
+            LabCompiler.deleteQuietly(applied.getParent());
         }
     }
 

@@ -31,7 +31,15 @@ public final class LabRunner {
     }
 
     public LabGrade grade(Curriculum.Lab lab, Path file) {
-        String shown = LabCompiler.displayName(file, root);
+        return grade(lab, file, LabCompiler.displayName(file, root), false);
+    }
+
+    /**
+     * Grades {@code file}, naming it {@code shown} in every message. With {@code failFast} the
+     * checks stop at the first failure and the rest are reported as not run: enough to prove
+     * that a wrong answer fails, and for which reason.
+     */
+    public LabGrade grade(Curriculum.Lab lab, Path file, String shown, boolean failFast) {
         if (!Files.isRegularFile(file)) {
             return new LabGrade(lab, shown, null, List.of(), "There is no file " + shown + ".");
         }
@@ -47,13 +55,15 @@ public final class LabRunner {
                     "-Dorg.slf4j.simpleLogger.defaultLogLevel=error",
                     "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                     CheckRunner.class.getName(), lab.checker(), compiled.classes().toString(), shown, bootstrapServers,
-                    results.toString());
+                    results.toString(), Boolean.toString(failFast));
             Process process = new ProcessBuilder(command)
                     .redirectErrorStream(true)
                     .redirectOutput(log.toFile())
                     .start();
             boolean finished = process.waitFor(LAB_BOUND.toMillis(), TimeUnit.MILLISECONDS);
             if (!finished) {
+                // The checker's own lab JVMs first: a crash-injecting check may have left one running.
+                process.descendants().forEach(ProcessHandle::destroyForcibly);
                 process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
             }
             try {

@@ -5,9 +5,6 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-import java.util.stream.Stream;
 
 /** Shared by the tests that grade real lab files: one broker for the JVM, and the fixtures. */
 final class GradingTestSupport {
@@ -25,35 +22,19 @@ final class GradingTestSupport {
         return new LabRunner(Project.root(), broker.bootstrapServers());
     }
 
-    /** A wrong answer kept beside the checker, with the reason it must fail for. */
-    record Fixture(Path file, String expectedReason) {
-        String name() {
-            return file.getFileName().toString();
-        }
+    static List<Fixture> fixtures(Curriculum.Lab lab) {
+        return Fixture.of(Project.root(), lab);
     }
 
-    private static final Pattern EXPECT = Pattern.compile("^// expect: (.+)$", Pattern.MULTILINE);
-
-    static List<Fixture> fixtures(Curriculum.Lab lab) {
-        Path dir = Project.root().resolve("grader/fixtures").resolve(lab.label());
-        if (!Files.isDirectory(dir)) {
-            return List.of();
+    /** The ready labs this run grades: all, or those named by {@code -Dlabs=02,10}. */
+    static List<Curriculum.Lab> labsToGrade() {
+        String only = System.getProperty("labs", "").strip();
+        List<Curriculum.Lab> ready = Curriculum.load(Project.root()).ready();
+        if (only.isEmpty()) {
+            return ready;
         }
-        try (Stream<Path> files = Files.list(dir)) {
-            return files.filter(f -> f.toString().endsWith(".java")).sorted().map(f -> {
-                try {
-                    Matcher m = EXPECT.matcher(Files.readString(f));
-                    if (!m.find()) {
-                        throw new IllegalStateException(f + " has no \"// expect: <reason>\" line");
-                    }
-                    return new Fixture(f, m.group(1).strip());
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-            }).toList();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+        List<String> ids = List.of(only.split("\\s*,\\s*"));
+        return ready.stream().filter(lab -> ids.contains(lab.id()) || ids.contains(lab.label())).toList();
     }
 
     /** A copy of a lab file with one piece replaced, written where the grader can find it. */

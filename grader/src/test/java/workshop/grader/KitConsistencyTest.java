@@ -104,6 +104,66 @@ class KitConsistencyTest {
         }
     }
 
+    /** A fixture that no longer applies to its solution fails the build, naming the fixture. */
+    @Test
+    void everyFixtureAppliesToItsSolution() throws IOException {
+        for (Curriculum.Lab lab : curriculum.ready()) {
+            try (Stream<Path> files = Files.list(Fixture.folder(root, lab))) {
+                assertThat(files.map(f -> f.getFileName().toString()).filter(n -> !n.endsWith(".diff") && !n.endsWith(".txt")))
+                        .as("grader/fixtures/%s holds only fixtures (.diff) and the first failures the guide quotes (.txt)", lab.label())
+                        .isEmpty();
+            }
+            for (Fixture fixture : GradingTestSupport.fixtures(lab)) {
+                Path applied = fixture.apply(root);
+                LabCompiler.deleteQuietly(applied.getParent());
+            }
+            assertThat(GradingTestSupport.fixtures(lab).stream().filter(Fixture::mustPass))
+                    .as("lab %s has at least two \"also right\" fixtures (expect: pass)", lab.id())
+                    .hasSizeGreaterThanOrEqualTo(2);
+        }
+    }
+
+    /**
+     * Each ready chapter shows two or three wrong answers as diffs with the grader's real first
+     * failure (a .txt the build checks against a real grading), and includes each diff from its
+     * first line, past the preamble.
+     */
+    @Test
+    void everyChapterShowsCommonMistakesFromRealFixtures() throws IOException {
+        Pattern include = Pattern.compile("include::\\.\\./grader/fixtures/([^/]+)/([^/\\[]+)\\.(diff|txt)\\[([^\\]]*)\\]");
+        for (Curriculum.Lab lab : curriculum.ready()) {
+            String chapter = Files.readString(root.resolve("guide").resolve(lab.label() + ".adoc"));
+            Matcher m = include.matcher(chapter);
+            int diffs = 0;
+            while (m.find()) {
+                assertThat(m.group(1)).as("guide/%s.adoc includes its own lab's fixtures", lab.label()).isEqualTo(lab.label());
+                Fixture fixture = Fixture.find(root, lab, m.group(2)).orElse(null);
+                assertThat(fixture).as("guide/%s.adoc includes fixture %s, which exists", lab.label(), m.group(2)).isNotNull();
+                if (m.group(3).equals("diff")) {
+                    diffs++;
+                    assertThat(m.group(4)).as("guide/%s.adoc includes %s.diff from its first diff line", lab.label(), m.group(2))
+                            .isEqualTo("lines=" + fixture.diffStartLine() + "..-1");
+                    assertThat(chapter).as("guide/%s.adoc quotes the grader's answer to %s", lab.label(), m.group(2))
+                            .contains("include::../grader/fixtures/" + lab.label() + "/" + m.group(2) + ".txt[]");
+                    assertThat(fixture.expectedMessage()).as("the first failure of %s, checked by the build", m.group(2)).isRegularFile();
+                }
+            }
+            assertThat(diffs).as("guide/%s.adoc shows two or three wrong answers from grader/fixtures", lab.label()).isBetween(2, 3);
+        }
+    }
+
+    /** A fresh clone is clean: no tracked file is stored with line endings that checkout would change. */
+    @Test
+    void aCleanCloneHasNothingToRenormalise() throws Exception {
+        Process git = new ProcessBuilder("git", "ls-files", "--eol").directory(root.toFile()).redirectErrorStream(true).start();
+        String out = new String(git.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        org.junit.jupiter.api.Assumptions.assumeTrue(git.waitFor() == 0, "not a git checkout: " + out.strip());
+        List<String> dirty = out.lines()
+                .filter(l -> l.contains("attr/text") && (l.startsWith("i/crlf") || l.startsWith("i/mixed")))
+                .toList();
+        assertThat(dirty).as("files stored with CRLF though .gitattributes normalises them (fix: git add --renormalize .)").isEmpty();
+    }
+
     private static String property(String pom, String name) {
         Matcher m = Pattern.compile("<" + Pattern.quote(name) + ">([^<]+)</").matcher(pom);
         return m.find() ? m.group(1) : "?";
