@@ -1,5 +1,7 @@
 package workshop.check;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeoutException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -11,6 +13,9 @@ public final class LearnerMessages {
     }
 
     private static final Pattern ASSERTJ_DESCRIPTION = Pattern.compile("^\\[(.*?)\\]\\s*\\n(.*)$", Pattern.DOTALL);
+
+    /** Causes beyond this many add nothing a learner reads. */
+    private static final int MAX_CAUSES = 6;
 
     /** AssertJ prints "[description] expected/actual"; a learner reads the description first. */
     static String withoutBrackets(String message) {
@@ -27,14 +32,54 @@ public final class LearnerMessages {
                    + "or a wait with no bound (get() without a timeout, close() without a Duration)?";
         }
         Throwable shown = failure instanceof LabUnderTest.LabThrew && failure.getCause() != null ? failure.getCause() : failure;
-        StringBuilder text = new StringBuilder("Your code threw ").append(shown);
-        for (StackTraceElement frame : shown.getStackTrace()) {
-            if (frame.getClassName().indexOf('.') < 0) { // lab classes live in the default package
-                text.append("\n    at ").append(LabUnderTest.currentFile()).append(':').append(frame.getLineNumber())
-                        .append(" (").append(frame.getMethodName()).append(')');
-                break;
+        StackTraceElement labFrame = firstLabFrame(shown);
+        if (labFrame == null && (shown instanceof java.util.concurrent.ExecutionException
+                                 || shown instanceof java.util.concurrent.CompletionException)) {
+            // A future's failure carries no stack of whoever made the future: say what it was, blame no one.
+            return "A future failed: " + chain(shown);
+        }
+        if (labFrame == null) {
+            // Nothing of the lab's on the way: the checker's own code failed, not the learner's.
+            return "The checker itself failed, not your code (grade again; if it fails the same way, tell the instructor): "
+                   + chain(shown);
+        }
+        return "Your code threw " + chain(shown) + "\n    at " + LabUnderTest.currentFile() + ':' + labFrame.getLineNumber()
+               + " (" + labFrame.getMethodName() + ')';
+    }
+
+    /**
+     * The exception and its causes, one per line, down to the sentence that explains it. A cause
+     * whose text the outer message already quotes is not repeated.
+     */
+    public static String chain(Throwable failure) {
+        List<String> lines = new ArrayList<>();
+        String previous = null;
+        int depth = 0;
+        for (Throwable t = failure; t != null && depth < MAX_CAUSES; t = t.getCause() == t ? null : t.getCause(), depth++) {
+            String text = t.toString();
+            if (previous == null) {
+                lines.add(text);
+            } else if (!previous.contains(t.getMessage() == null ? text : t.getMessage())) {
+                lines.add("caused by " + text);
+            }
+            previous = text;
+        }
+        return String.join("\n      ", lines);
+    }
+
+    /**
+     * Where the lab's own code is in a stack: lab classes live in the default package. Looks
+     * through the causes too, since a client may wrap what the lab's call threw.
+     */
+    static StackTraceElement firstLabFrame(Throwable failure) {
+        int depth = 0;
+        for (Throwable t = failure; t != null && depth < MAX_CAUSES; t = t.getCause() == t ? null : t.getCause(), depth++) {
+            for (StackTraceElement frame : t.getStackTrace()) {
+                if (frame.getClassName().indexOf('.') < 0) {
+                    return frame;
+                }
             }
         }
-        return text.toString();
+        return null;
     }
 }

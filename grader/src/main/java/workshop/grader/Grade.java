@@ -187,6 +187,15 @@ public final class Grade implements Callable<Integer> {
             System.out.printf("  %-4s %-27s %3d  %s%n", lab.id(), lab.name(), lab.minutes(), status);
         }
         long done = grades.values().stream().filter(LabGrade::passed).count();
+        if (solutions) {
+            // Spoken to the instructor: a failing reference solution is the kit's defect, not a learner's.
+            System.out.printf("%nReference solutions: %d of %d ready labs pass.%n", done, grades.size());
+            if (done < grades.size()) {
+                System.out.println("A failing solution means the kit is broken on this machine: re-run that lab with"
+                        + " ./jbang grade NN --solutions to see each check, and see grader/README.adoc.");
+            }
+            return;
+        }
         System.out.printf("%nProgress: %d of %d ready labs done (%d labs in the workshop).%n", done, grades.size(), curriculum.labs().size());
         grades.values().stream().filter(g -> !g.passed()).findFirst().ifPresent(next ->
                 System.out.printf("Next: lab %s. Run ./jbang labs/%s, then ./jbang grade %s%n",

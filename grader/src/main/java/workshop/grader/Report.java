@@ -30,6 +30,11 @@ final class Report {
             out.println(Grade.indent(grade.crash()));
         }
         if (!detailed) {
+            // Among several labs: each failed check on one line, so the reader sees which and why.
+            for (LabGrade.Check check : grade.failures()) {
+                String first = check.message().lines().findFirst().orElse("").strip();
+                out.println("    ✗ " + check.name() + ": " + (first.length() > 110 ? first.substring(0, 107) + "..." : first));
+            }
             return;
         }
         String previous = null;
