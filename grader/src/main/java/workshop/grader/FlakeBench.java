@@ -81,8 +81,8 @@ public final class FlakeBench implements Callable<Integer> {
         AtomicBoolean finished = new AtomicBoolean();
         AtomicInteger loadGradings = new AtomicInteger();
         long start = System.nanoTime();
-        try (GradingBroker broker = GradingBroker.start(null)) {
-            LabRunner runner = new LabRunner(root, broker.bootstrapServers());
+        try (GradingBroker broker = GradingBroker.start(null);
+             LabRunner runner = new LabRunner(root, broker.bootstrapServers())) {
             Thread loader = new Thread(() -> {
                 while (!finished.get()) {
                     for (Curriculum.Lab lab : curriculum.ready()) {

@@ -93,8 +93,8 @@ public final class Grade implements Callable<Integer> {
         }
         boolean table = named.isEmpty() && !watch;
         List<Curriculum.Lab> toGrade = named.isEmpty() && !watch ? curriculum.ready() : named;
-        try (GradingBroker broker = docker ? GradingBroker.startInDocker() : GradingBroker.start(bootstrapServer)) {
-            LabRunner runner = new LabRunner(root, broker.bootstrapServers());
+        try (GradingBroker broker = docker ? GradingBroker.startInDocker() : GradingBroker.start(bootstrapServer);
+             LabRunner runner = new LabRunner(root, broker.bootstrapServers())) {
             Map<Curriculum.Lab, LabGrade> grades = new LinkedHashMap<>();
             for (Curriculum.Lab lab : toGrade) {
                 grades.put(lab, gradeAndReport(runner, lab, fileFor(lab), !table));
@@ -134,8 +134,8 @@ public final class Grade implements Callable<Integer> {
             System.err.println("✗ " + e.getMessage());
             return 2;
         }
-        try (GradingBroker broker = docker ? GradingBroker.startInDocker() : GradingBroker.start(bootstrapServer)) {
-            LabRunner runner = new LabRunner(root, broker.bootstrapServers());
+        try (GradingBroker broker = docker ? GradingBroker.startInDocker() : GradingBroker.start(bootstrapServer);
+             LabRunner runner = new LabRunner(root, broker.bootstrapServers())) {
             String shown = "fixture " + f.name();
             System.out.printf("Grading %s (%s)%n  %s%n", lab.label(), shown, f.description());
             long start = System.nanoTime();

@@ -17,13 +17,15 @@ import java.util.concurrent.TimeUnit;
  * grading broker, bounded in time. A hang or a {@code System.exit} in learner code becomes a
  * failed check with a message, never a stuck or dead grader.
  */
-public final class LabRunner {
+public final class LabRunner implements AutoCloseable {
 
     /** Far above the sum of the per-check bounds: only a wedged JVM ever reaches it. */
     static final Duration LAB_BOUND = Duration.ofMinutes(4);
 
     private final Path root;
     private final String bootstrapServers;
+    private Process standby;
+    private int gradings;
 
     public LabRunner(Path root, String bootstrapServers) {
         this.root = root;
@@ -49,17 +51,12 @@ public final class LabRunner {
         }
         try {
             Path results = Files.createTempFile("lab-results-", ".txt");
-            Path log = Files.createTempFile("lab-output-", ".log");
-            List<String> command = List.of(
-                    javaExecutable(), "-cp", System.getProperty("java.class.path"),
-                    "-Dorg.slf4j.simpleLogger.defaultLogLevel=error",
-                    "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                    CheckRunner.class.getName(), lab.checker(), compiled.classes().toString(), shown, bootstrapServers,
+            Process process = takeStandby();
+            List<String> job = List.of(lab.checker(), compiled.classes().toString(), shown, bootstrapServers,
                     results.toString(), Boolean.toString(failFast));
-            Process process = new ProcessBuilder(command)
-                    .redirectErrorStream(true)
-                    .redirectOutput(log.toFile())
-                    .start();
+            try (var in = new java.io.OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8)) {
+                in.write(String.join("\n", job) + "\n\n");
+            }
             boolean finished = process.waitFor(LAB_BOUND.toMillis(), TimeUnit.MILLISECONDS);
             if (!finished) {
                 // The checker's own lab JVMs first: a crash-injecting check may have left one running.
@@ -70,7 +67,6 @@ public final class LabRunner {
                 return read(lab, shown, Files.readAllLines(results, StandardCharsets.UTF_8), finished, process.exitValue());
             } finally {
                 LabCompiler.deleteQuietly(results);
-                LabCompiler.deleteQuietly(log);
                 LabCompiler.deleteQuietly(compiled.classes());
             }
         } catch (IOException e) {
@@ -78,6 +74,38 @@ public final class LabRunner {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("Grading was interrupted", e);
+        }
+    }
+
+    /**
+     * A checking JVM for this grading: the one started ahead of time if there is one, and a new
+     * one put on standby for the next grading, so its start overlaps this lab's checks. Each
+     * JVM grades one lab only, so learner code never outlives its own grading.
+     */
+    private synchronized Process takeStandby() throws IOException {
+        Process process = standby != null && standby.isAlive() ? standby : startJvm();
+        // A single grading needs no spare: only a runner that grades again keeps one ready.
+        standby = ++gradings > 1 ? startJvm() : null;
+        return process;
+    }
+
+    private Process startJvm() throws IOException {
+        // What the checks print is not read: they report through the results file.
+        return new ProcessBuilder(javaExecutable(), "-cp", System.getProperty("java.class.path"),
+                "-Dorg.slf4j.simpleLogger.defaultLogLevel=error",
+                "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                CheckRunner.class.getName(), CheckRunner.STANDBY)
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .start();
+    }
+
+    /** Ends the JVM kept on standby; it would end by itself once this JVM is gone. */
+    @Override
+    public synchronized void close() {
+        if (standby != null) {
+            standby.destroyForcibly();
+            standby = null;
         }
     }
 

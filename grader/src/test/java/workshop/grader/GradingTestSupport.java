@@ -14,12 +14,19 @@ final class GradingTestSupport {
     private GradingTestSupport() {
     }
 
+    private static LabRunner runner;
+
+    /** One runner for the JVM: it keeps a checking JVM started ahead of the next grading. */
     static synchronized LabRunner runner() {
         if (broker == null) {
             broker = GradingBroker.start(null);
-            Runtime.getRuntime().addShutdownHook(new Thread(broker::close));
+            runner = new LabRunner(Project.root(), broker.bootstrapServers());
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                runner.close();
+                broker.close();
+            }));
         }
-        return new LabRunner(Project.root(), broker.bootstrapServers());
+        return runner;
     }
 
     static List<Fixture> fixtures(Curriculum.Lab lab) {
