@@ -67,10 +67,12 @@ class Lab01FireAndForgetCheck extends LabCheck {
     static final int LINGER_MS = 60_000;
     /** A correct sendAll of 241 records returns in well under a second, even on a loaded machine. */
     static final Duration SEND_ALL_BOUND = Duration.ofSeconds(10);
+    /** A flush in progress is waited for longer: on a loaded machine the broker may be slow to answer. */
+    static final Duration FLUSH_BOUND = Duration.ofSeconds(30);
     /** Waiting this long with no new send, mid-loop, is waiting for a record. */
     static final Duration STALL = Duration.ofMillis(1_500);
     /** The first send waits this long for a second sending thread, so senders that race do race. */
-    static final Duration FIRST_SEND_HOLD = Duration.ofMillis(200);
+    static final Duration FIRST_SEND_HOLD = Duration.ofMillis(500);
     static final String PROBE_HEADER = "checker-probe";
 
     static String topic;
@@ -92,7 +94,7 @@ class Lab01FireAndForgetCheck extends LabCheck {
     static List<ConsumerRecord<String, String>> landed;
 
     @BeforeAll
-    @Timeout(40)
+    @Timeout(60)
     static void runSendAll() throws InterruptedException {
         topic = createTopic("readings", PARTITIONS);
         readings = readings();
@@ -138,7 +140,9 @@ class Lab01FireAndForgetCheck extends LabCheck {
             Thread.State state = lab.getState();
             boolean waiting = state == Thread.State.WAITING || state == Thread.State.TIMED_WAITING;
             boolean stalledMidLoop = sends < READINGS && waiting && Duration.ofNanos(now - lastProgress).compareTo(STALL) > 0;
-            if (producer.midLoopWaits.get() > 0 || stalledMidLoop || Duration.ofNanos(now - start).compareTo(SEND_ALL_BOUND) > 0) {
+            Duration running = Duration.ofNanos(now - start);
+            boolean overdue = running.compareTo(producer.flushing.get() > 0 ? FLUSH_BOUND : SEND_ALL_BOUND) > 0;
+            if (producer.midLoopWaits.get() > 0 || stalledMidLoop || overdue) {
                 stuck = state + where(lab);
                 stuckSends = sends;
                 stuckInFlight = producer.inFlight.get();
@@ -180,7 +184,8 @@ class Lab01FireAndForgetCheck extends LabCheck {
                     + "wait for a record before sending the next: is it waiting for each send's acknowledgement (a callback "
                     + "and a latch or future, a sleep, a flush per record)?");
         }
-        if (returned) {
+        // Sends made after sendAll returned are the next check's concern.
+        if (returned && sendsAtReturn == READINGS) {
             assertThat(producer.maxInFlight.get())
                     .as("Only one record was ever in flight: each send was awaited (a flush() or another wait per record?) "
                         + "before the next")
@@ -394,6 +399,8 @@ class Lab01FireAndForgetCheck extends LabCheck {
         final AtomicInteger inFlight = new AtomicInteger();
         final AtomicInteger maxInFlight = new AtomicInteger();
         final AtomicInteger midLoopWaits = new AtomicInteger();
+        /** Flushes under way: the wait that is the lab's job, given time on a slow broker. */
+        final AtomicInteger flushing = new AtomicInteger();
         volatile int firstMidLoopWaitAt;
         final Map<String, Set<String>> threadsPerKey = new ConcurrentHashMap<>();
         final CountDownLatch secondSender = new CountDownLatch(1);
@@ -458,7 +465,7 @@ class Lab01FireAndForgetCheck extends LabCheck {
                         firstMidLoopWaitAt = sent;
                     }
                 } else {
-                    delegate.flush();
+                    flush();
                 }
             }
 
@@ -492,7 +499,12 @@ class Lab01FireAndForgetCheck extends LabCheck {
 
         @Override
         public void flush() {
-            delegate.flush();
+            flushing.incrementAndGet();
+            try {
+                delegate.flush();
+            } finally {
+                flushing.decrementAndGet();
+            }
         }
 
         @Override
