@@ -8,6 +8,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.stream.Stream;
 
 import org.junit.jupiter.api.AfterAll;
@@ -22,11 +26,22 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Grading the graders: for every ready lab, the reference solution passes, the untouched
  * starter fails on a TODO, every wrong-answer fixture fails first for the reason it names, and
  * every "also right" fixture passes. {@code -Dlabs=02,10} grades only those labs.
+ *
+ * <p>Gradings run {@value #DEFAULT_PARALLEL} at a time ({@code -Dgrading.parallel=N}): a check
+ * spends much of its time waiting for the broker, and every check is built to stay right on a
+ * loaded machine. Each test then waits for its own grading's result.
  */
 class LabsAreGradedTest {
 
     private static final List<String> LINES = new ArrayList<>();
     private static final Map<String, double[]> PER_LAB = new LinkedHashMap<>();
+    static final int DEFAULT_PARALLEL = 2;
+    private static final ExecutorService GRADERS = Executors.newFixedThreadPool(
+            Integer.getInteger("grading.parallel", DEFAULT_PARALLEL), r -> {
+                Thread t = new Thread(r, "grading");
+                t.setDaemon(true);
+                return t;
+            });
     private static final PrintStream OUT = new PrintStream(System.out, true, StandardCharsets.UTF_8);
 
     @TestFactory
@@ -34,12 +49,14 @@ class LabsAreGradedTest {
         Path root = Project.root();
         return GradingTestSupport.labsToGrade().stream().map(lab -> {
             List<DynamicNode> checks = new ArrayList<>();
+            Future<LabGrade> solution = submit(lab, root.resolve("solutions").resolve(lab.fileName()), "solution", false);
+            Future<LabGrade> starter = submit(lab, root.resolve("labs").resolve(lab.fileName()), "starter", false);
             checks.add(DynamicTest.dynamicTest("solution passes", () -> {
-                LabGrade grade = grade(lab, root.resolve("solutions").resolve(lab.fileName()), "solution", false);
+                LabGrade grade = result(solution);
                 assertThat(grade.passed()).as("solutions/%s should pass, but:%n%s", lab.fileName(), grade.allMessages()).isTrue();
             }));
             checks.add(DynamicTest.dynamicTest("untouched starter fails on a TODO", () -> {
-                LabGrade grade = grade(lab, root.resolve("labs").resolve(lab.fileName()), "starter", false);
+                LabGrade grade = result(starter);
                 assertThat(grade.passed()).as("labs/%s should fail untouched", lab.fileName()).isFalse();
                 assertThat(grade.compileErrors()).as("labs/%s should compile", lab.fileName()).isNull();
                 // Each check fails on a TODO, or is not run because a check it builds on failed.
@@ -48,18 +65,32 @@ class LabsAreGradedTest {
             }));
             for (Fixture fixture : GradingTestSupport.fixtures(lab)) {
                 String verb = fixture.mustPass() ? "accepts " : "rejects ";
-                checks.add(DynamicTest.dynamicTest(verb + fixture.name(), () -> {
+                Future<LabGrade> graded = GRADERS.submit(() -> {
                     Path applied = fixture.apply(root);
                     try {
-                        LabGrade grade = grade(lab, applied, "fixture " + fixture.name(), !fixture.mustPass());
-                        assertThat(fixture.problemWith(grade)).as("fixture %s", fixture.name()).isEmpty();
+                        return grade(lab, applied, "fixture " + fixture.name(), !fixture.mustPass());
                     } finally {
                         LabCompiler.deleteQuietly(applied.getParent());
                     }
-                }));
+                });
+                checks.add(DynamicTest.dynamicTest(verb + fixture.name(), () ->
+                        assertThat(fixture.problemWith(result(graded))).as("fixture %s", fixture.name()).isEmpty()));
             }
-            return DynamicContainer.dynamicContainer(lab.label(), checks);
-        });
+            return (DynamicNode) DynamicContainer.dynamicContainer(lab.label(), checks);
+        }).toList().stream(); // every grading queued up front, so the graders never idle between labs
+    }
+
+    private static Future<LabGrade> submit(Curriculum.Lab lab, Path file, String what, boolean failFast) {
+        return GRADERS.submit(() -> grade(lab, file, what, failFast));
+    }
+
+    /** A grading's result; a fixture that no longer applies fails its test with the fixture's own message. */
+    private static LabGrade result(Future<LabGrade> grading) throws Throwable {
+        try {
+            return grading.get();
+        } catch (ExecutionException e) {
+            throw e.getCause();
+        }
     }
 
     private static LabGrade grade(Curriculum.Lab lab, Path file, String what, boolean failFast) {
