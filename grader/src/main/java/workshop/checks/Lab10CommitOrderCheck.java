@@ -6,7 +6,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Comparator;
-import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
@@ -48,15 +47,16 @@ import static org.assertj.core.api.Assertions.fail;
 
 /**
  * Lab 10: the learner's consumer runs as a series of instances of one group over one topic.
- * A clean shutdown and restart must reprocess nothing; instances whose handler throws, and
- * instances killed for real (a JVM halted like kill -9: no close, no last commit), must lose
- * nothing.
+ * A clean shutdown and restart must reprocess nothing; instances whose handler throws, and an
+ * instance killed for real (a JVM halted like kill -9: no catch, no finally, no close, no last
+ * commit), must lose nothing.
  *
  * <p>The topic is made so that simple answers behave differently: the partitions hold
- * different numbers of records, none a multiple of the batch size, so polls return records of
- * two partitions at once; and the records were written in transactions, so the offsets of a
- * partition have gaps (the commit markers). Every poll, handler call and commit is logged;
- * when records are lost or repeated, the log says which commit did it and when.
+ * different numbers of records, none a multiple of the batch size, and a small fetch size
+ * makes each poll return records of two or three partitions; the records were written in
+ * transactions, so the offsets of a partition have gaps (the commit markers) and no two
+ * partitions have the same offsets. Every poll, handler call and commit is logged; when
+ * records are lost or repeated, the log says which commit did it and when.
  */
 class Lab10CommitOrderCheck extends LabCheck {
 
@@ -110,8 +110,8 @@ class Lab10CommitOrderCheck extends LabCheck {
         Map<Integer, Long> committed = committedOffsets(group);
         Run restart = Instance.inProcess(topic, group, false, Mode.NONE, 0);
         if (!restart.handled().isEmpty()) {
-            fail("After a clean shutdown the restarted consumer processed " + count(restart.handled().size()) + " again ("
-                 + first(restart.handled()) + "). " + whyRepeated(topic, first, committed));
+            fail("After a clean shutdown the restarted consumer processed " + count(restart.handled().size()) + " again: "
+                 + first(restart.handled()) + "\n" + whyRepeated(topic, first, committed));
         }
     }
 
@@ -146,10 +146,9 @@ class Lab10CommitOrderCheck extends LabCheck {
         long seed = System.nanoTime();
         Random random = new Random(seed);
         List<Run> runs = new ArrayList<>();
-        // Killed right after its first poll, before it handled anything: what was committed by then is all that counts.
-        runs.add(Instance.inJvm(topic, group, 1));
-        // Killed before a record of a later batch, one that crosses partitions as often as not.
-        runs.add(Instance.inJvm(topic, group, 2 + BATCH + random.nextInt(2 * BATCH)));
+        // Killed before one of the first records it is given: whatever it committed ahead of its work by then is lost.
+        // A kill runs no catch and no finally, so an answer that commits first and undoes it on an exception fails here.
+        runs.add(Instance.inJvm(topic, group, 1 + random.nextInt(BATCH)));
         runs.add(Instance.inProcess(topic, group, false, Mode.NONE, 0));
         requireNoLoss(topic, runs, seed);
     }
@@ -177,8 +176,8 @@ class Lab10CommitOrderCheck extends LabCheck {
         for (int p = 0; p < RECORDS.length; p++) {
             expected.put(p, topic.last(p) + 1);
         }
-        String seen = "The group's committed offsets were " + show(committed) + "; after every record was handled they "
-                      + "should be " + show(expected) + " (per partition, the offset after its last record). ";
+        String seen = "Committed offsets per partition: " + show(committed) + "; after every record was handled: "
+                      + show(expected) + ", the offset after each partition's last record.\n";
         if (committed.isEmpty()) {
             return seen + "Nothing was committed: processBatch must commit, after handling the batch (TODO 2)";
         }
@@ -195,7 +194,7 @@ class Lab10CommitOrderCheck extends LabCheck {
             return seen + "Your commits match each of these mistakes: " + String.join(" Or: ", matches);
         }
         return seen + "Likely causes: an offset that is not the last handled record's offset + 1; one offset used for "
-               + "every partition of a batch (a batch here holds records of two partitions); only one partition of a "
+               + "every partition of a batch (a batch here holds records of two or three partitions); only one partition of a "
                + "batch committed; an offset computed from a count (offsets have gaps here: transaction markers)";
     }
 
@@ -207,9 +206,10 @@ class Lab10CommitOrderCheck extends LabCheck {
         if (lost.isEmpty()) {
             return;
         }
-        String history = runs.stream().map(Run::describe).collect(Collectors.joining("; "));
-        fail(lost.size() + " of " + topic.total() + " records were never processed (partition@offset: " + first(lost)
-             + "), after " + history + ". " + whyLost(topic, runs, lost) + " (random seed " + seed + ")");
+        String history = runs.stream().map(Run::describe).collect(Collectors.joining(", "));
+        fail(lost.size() + " of " + topic.total() + " records were never processed (partition@offset): " + first(lost) + "\n"
+             + "The group's instances, one after the other: " + history + " (random seed " + seed + ")\n"
+             + whyLost(topic, runs, lost));
     }
 
     /**
@@ -237,7 +237,7 @@ class Lab10CommitOrderCheck extends LabCheck {
                     aheadLost.retainAll(lost);
                     if (!aheadLost.isEmpty()) {
                         return "In " + run.name() + ", " + commit.method() + " committed " + show(commit.offsets())
-                               + " while " + first(aheadLost) + " had not been handled: " + when(run, events, lastPoll, i, ahead);
+                               + " while " + first(aheadLost) + " had not been handled:\n" + when(run, events, lastPoll, i, ahead);
                     }
                 }
             }
@@ -252,28 +252,28 @@ class Lab10CommitOrderCheck extends LabCheck {
         String failedCovered = events.subList(0, commitAt).stream().filter(e -> e.startsWith("F ")).map(e -> e.substring(2))
                 .filter(ahead::contains).findFirst().orElse(null);
         if (failedCovered != null && !run.escaped()) {
-            return "the handler threw on " + failedCovered + " (a failure the checker injected), processBatch did not let the "
+            return "The handler threw on " + failedCovered + " (a failure the checker injected), processBatch did not let the "
                    + "exception escape, and this commit then covered " + failedCovered + ", which was never processed. A failed "
                    + "record is not done: let the exception escape so that the next instance handles it again (or commit only "
                    + "the records before it, and seek() back to it)";
         }
         String failedInBatch = sincePoll.stream().filter(e -> e.startsWith("F ")).map(e -> e.substring(2)).findFirst().orElse(null);
         if (failedInBatch != null) {
-            return "this commit came after the handler threw on " + failedInBatch + " (a failure the checker injected), before "
+            return "This commit came after the handler threw on " + failedInBatch + " (a failure the checker injected), before "
                    + "the exception escaped processBatch: a commit in a finally block (or a catch) commits records that "
                    + "failed or were never handed to the handler. Commit only after the work succeeded";
         }
         String next = events.subList(commitAt + 1, events.size()).stream()
                 .filter(e -> e.startsWith("H ") || e.startsWith("F ")).findFirst().orElse("");
         if (ahead.size() == 1 && next.length() > 2 && ahead.contains(next.substring(2))) {
-            return "each record was committed just before it was handled, so a crash between the two loses it. "
+            return "Each record was committed just before it was handled, so a crash between the two loses it. "
                    + "Commit a record after handling it (TODO 2)";
         }
         if (sincePoll.stream().noneMatch(e -> e.startsWith("H ") || e.startsWith("F "))) {
-            return "this commit came right after poll(), before any record of the batch was handled: committing "
+            return "This commit came right after poll(), before any record of the batch was handled: committing "
                    + "first is at-most-once. Handle the batch, then commit (TODO 2)";
         }
-        return "a commit covered records of the batch that were not handled yet. Commit only after handling them (TODO 2)";
+        return "A commit covered records of the batch that were not handled yet. Commit only after handling them (TODO 2)";
     }
 
     // ---- the scenario ---------------------------------------------------------------------------
@@ -514,6 +514,8 @@ class Lab10CommitOrderCheck extends LabCheck {
             // One transaction's records (at most about 650 bytes) and its marker per partition and fetch: a poll then
             // drains a few records of each partition, so batches hold records of two or three partitions.
             config.put(ConsumerConfig.MAX_PARTITION_FETCH_BYTES_CONFIG, FETCH_BYTES);
+            // The records are all there: a fetch for partitions already read to the end must not hold up the others.
+            config.put(ConsumerConfig.FETCH_MAX_WAIT_MS_CONFIG, 10);
             List<TopicPartition> partitions = topic.partitions();
             AtomicInteger calls = new AtomicInteger();
             RecordHandler handler = record -> {
@@ -627,9 +629,7 @@ class Lab10CommitOrderCheck extends LabCheck {
     }
 
     private static String show(Map<Integer, Long> offsets) {
-        Map<String, Long> shown = new LinkedHashMap<>();
-        offsets.forEach((p, o) -> shown.put("partition " + p, o));
-        return shown.toString();
+        return new TreeMap<>(offsets).toString();
     }
 
     private static String count(int records) {
