@@ -68,6 +68,21 @@ public abstract class LabCheck {
         return topic;
     }
 
+    /**
+     * Creates these topics (name to partitions) with one admin client, then waits until the
+     * broker describes them all: only then does it answer a client's metadata request for them.
+     */
+    protected static void createTopicsAndWait(java.util.Map<String, Integer> partitions) {
+        try (Admin admin = admin()) {
+            admin.createTopics(partitions.entrySet().stream().map(e -> new NewTopic(e.getKey(), e.getValue(), (short) 1)).toList())
+                    .all().get(30, TimeUnit.SECONDS);
+            await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(20)).ignoreExceptions()
+                    .until(() -> admin.describeTopics(partitions.keySet()).allTopicNames().get(5, TimeUnit.SECONDS).size() == partitions.size());
+        } catch (Exception e) {
+            throw new IllegalStateException("The checker could not create topics " + partitions.keySet() + ": " + e, e);
+        }
+    }
+
     protected static Properties producerConfig() {
         Properties config = new Properties();
         config.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers());
@@ -104,6 +119,34 @@ public abstract class LabCheck {
             }
             // Anything beyond the expected count would be a duplicate: give it a moment to show.
             consumer.poll(Duration.ofMillis(300)).forEach(records::add);
+        }
+        return records;
+    }
+
+    /**
+     * Reads everything these topics hold right now, up to their end offsets, with one consumer:
+     * for topics whose producers are closed, so nothing more can arrive and no wait has to guess.
+     */
+    protected static java.util.Map<String, List<ConsumerRecord<String, String>>> readToEnd(Duration bound, String... topics) {
+        Properties config = new Properties();
+        config.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers());
+        config.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        config.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        config.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        java.util.Map<String, List<ConsumerRecord<String, String>>> records = new java.util.LinkedHashMap<>();
+        try (KafkaConsumer<String, String> consumer = new KafkaConsumer<>(config)) {
+            List<TopicPartition> partitions = new ArrayList<>();
+            for (String topic : topics) {
+                records.put(topic, new ArrayList<>());
+                consumer.partitionsFor(topic, bound).forEach(p -> partitions.add(new TopicPartition(topic, p.partition())));
+            }
+            consumer.assign(partitions);
+            consumer.seekToBeginning(partitions);
+            java.util.Map<TopicPartition, Long> ends = consumer.endOffsets(partitions, bound);
+            await().atMost(bound).pollInterval(Duration.ZERO).until(() -> {
+                consumer.poll(Duration.ofMillis(100)).forEach(r -> records.get(r.topic()).add(r));
+                return partitions.stream().allMatch(p -> consumer.position(p) >= ends.get(p));
+            });
         }
         return records;
     }
