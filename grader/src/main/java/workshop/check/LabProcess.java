@@ -97,6 +97,104 @@ public final class LabProcess {
         }
     }
 
+    /**
+     * In the checker: starts {@code body} in a new JVM now, ahead of need. The body prepares what
+     * it can (class loading, clients) and waits in {@link #awaitGo()} until {@link Started#go()}:
+     * a checker that restarts a crashed instance many times starts the next JVM while the current
+     * one still runs, so the restart itself waits for nothing but the crash.
+     */
+    public static Started start(Class<? extends Body> body, String... args) {
+        LabUnderTest lab = LabUnderTest.current();
+        try {
+            Path records = Files.createTempFile("lab-process-", ".records");
+            Path output = Files.createTempFile("lab-process-", ".log");
+            List<String> command = new ArrayList<>(List.of(
+                    ProcessHandle.current().info().command().orElse("java"),
+                    "-cp", System.getProperty("java.class.path"),
+                    "-Dorg.slf4j.simpleLogger.defaultLogLevel=error",
+                    "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+                    LabProcess.class.getName(), body.getName(), lab.classesDir().toString(), lab.file(),
+                    lab.bootstrapServers(), records.toString()));
+            command.addAll(List.of(args));
+            Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile()).start();
+            return new Started(process, records, output);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** In the separate JVM: waits until the checker calls {@link Started#go()}; ends the JVM if the checker is gone. */
+    public static void awaitGo() {
+        try {
+            if (System.in.read() < 0) {
+                Runtime.getRuntime().halt(CANCELLED);
+            }
+        } catch (IOException e) {
+            Runtime.getRuntime().halt(CANCELLED);
+        }
+    }
+
+    /** The exit code of a started JVM that was never let go. */
+    public static final int CANCELLED = 4;
+
+    /** A JVM started by {@link #start}: let it go, then wait for its outcome; close() ends it if it still runs. */
+    public static final class Started implements AutoCloseable {
+        private final Process process;
+        private final Path records;
+        private final Path output;
+
+        private Started(Process process, Path records, Path output) {
+            this.process = process;
+            this.records = records;
+            this.output = output;
+        }
+
+        /** Lets the body go on past {@link #awaitGo()}. */
+        public void go() {
+            try {
+                process.getOutputStream().write('\n');
+                process.getOutputStream().flush();
+            } catch (IOException e) {
+                // the JVM already ended (its body threw while preparing): finish() reports how
+            }
+        }
+
+        /** Waits at most {@code bound} from now for the JVM to end, and says how it ended. */
+        public Outcome finish(Duration bound) {
+            try {
+                boolean finished = process.waitFor(bound.toMillis(), TimeUnit.MILLISECONDS);
+                if (!finished) {
+                    process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+                }
+                return new Outcome(finished ? process.exitValue() : -1, !finished,
+                        Files.readAllLines(records, StandardCharsets.UTF_8), Files.readString(output, StandardCharsets.UTF_8));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
+        }
+
+        @Override
+        public void close() {
+            if (process.isAlive()) {
+                process.destroyForcibly();
+                try {
+                    process.waitFor(10, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            try {
+                Files.deleteIfExists(records);
+                Files.deleteIfExists(output);
+            } catch (IOException e) {
+                // a temp file left behind harms nothing
+            }
+        }
+    }
+
     /** The separate JVM's entry point: body class, lab classes, lab file, bootstrap, record file, body arguments. */
     public static void main(String[] args) {
         recordFile = Path.of(args[4]);
