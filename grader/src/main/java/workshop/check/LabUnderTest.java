@@ -104,6 +104,29 @@ public final class LabUnderTest {
         }
     }
 
+    /**
+     * The value of the lab's static field {@code name}: for a checker that reads what the lab's
+     * given code notes (e.g. the records it processed). A missing field is the learner's edit of
+     * given code, and says so.
+     */
+    @SuppressWarnings("unchecked")
+    public <T> T staticField(String name) {
+        List<java.lang.reflect.Field> found = classes.stream()
+                .flatMap(c -> Stream.of(c.getDeclaredFields()))
+                .filter(f -> f.getName().equals(name) && Modifier.isStatic(f.getModifiers()))
+                .toList();
+        if (found.size() != 1) {
+            throw new AssertionError(file + " has " + (found.isEmpty() ? "no" : found.size()) + " static field named " + name
+                    + ": the checker reads it, so keep the given code that declares and fills it as the starter has it.");
+        }
+        try {
+            found.get(0).setAccessible(true);
+            return (T) found.get(0).get(null);
+        } catch (IllegalAccessException e) {
+            throw new IllegalStateException("The checker could not read " + name + " in " + file + ": " + e.getMessage(), e);
+        }
+    }
+
     private Method method(String name) {
         List<Method> found = classes.stream()
                 .flatMap(c -> Stream.of(c.getDeclaredMethods()))
