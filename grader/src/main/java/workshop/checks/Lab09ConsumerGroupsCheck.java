@@ -380,6 +380,8 @@ class Lab09ConsumerGroupsCheck extends LabCheck {
         final Map<TopicPartition, OffsetAndMetadata> processed = new ConcurrentHashMap<>();
         final CountDownLatch closed = new CountDownLatch(1);
         final boolean overridesLost;
+        /** What each pollOnce was handed, one list per call that got records. */
+        final List<List<Polled>> polls = new CopyOnWriteArrayList<>();
         /** Partitions that onPartitionsLost left in processed. */
         final Set<Integer> notForgotten = ConcurrentHashMap.newKeySet();
         volatile boolean running = true;
@@ -438,6 +440,9 @@ class Lab09ConsumerGroupsCheck extends LabCheck {
                         failure = new AssertionError(String.format("%s's pollOnce returned %s, but the poll inside it returned %d "
                                 + "records: pollOnce returns the number of records it polled and processed (TODO 3)", name, returned, handed));
                         break;
+                    }
+                    if (handed > 0) {
+                        polls.add(consumer.polled().subList(before, before + handed));
                     }
                     returnedFrom = before + handed;
                     memberId = consumer.groupMetadata().memberId();
@@ -630,6 +635,8 @@ class Lab09ConsumerGroupsCheck extends LabCheck {
      * callback returned must be one past the last of those records, and committed synchronously.
      */
     static void requireHandoversCommitted(long since) {
+        List<WrongCommit> wrong = new ArrayList<>();
+        List<String> async = new ArrayList<>();
         for (Ownership o : ownerships()) {
             if (o.end() != Context.REVOKED || o.to() <= since) {
                 continue;
@@ -667,37 +674,60 @@ class Lab09ConsumerGroupsCheck extends LabCheck {
             boolean doneInTime = covering.stream().anyMatch(c -> c.sync() && offsetOf(c, o) == last + 1);
             if (committed == last + 1 || doneInTime) {
                 if (!doneInTime) {
-                    fail(String.format("%s committed partition %d's offset with commitAsync %s before giving it up. commitAsync returns "
+                    async.add(String.format("%s committed partition %d's offset with commitAsync %s before giving it up. commitAsync returns "
                                        + "before the commit is done, and the partition goes to its new owner as soon as onPartitionsRevoked "
                                        + "returns: the new owner may read the old offset. Commit with commitSync in onPartitionsRevoked (TODO 2)",
                             who, p, latest.context() == Context.REVOKED ? "in onPartitionsRevoked" : "in pollOnce"));
                 }
                 continue;
             }
-            if (committed == last) {
+            wrong.add(new WrongCommit(o, committed, last, lastOfItsPoll(o)));
+        }
+        if (!wrong.isEmpty()) {
+            // One cause for all the partitions it explains, so that a coincidence on one partition cannot mislead.
+            WrongCommit w = wrong.get(0);
+            String who = w.ownership().member().name;
+            int p = w.ownership().partition().partition();
+            if (wrong.stream().allMatch(x -> x.committed() == x.last())) {
                 fail(String.format("%s gave partition %d up with offset %d committed: the offset of the last record it processed "
                                    + "there, so its new owner processes that record again. A committed offset names the next record "
-                                   + "to read: one past the last processed, %d (TODO 3)", who, p, committed, last + 1));
+                                   + "to read: one past the last processed, %d (TODO 3)", who, p, w.committed(), w.last() + 1));
             }
             String batch = "";
-            for (Ownership other : ownerships()) {
-                if (other.member() == o.member() && !other.partition().equals(o.partition()) && other.from() < o.to()) {
-                    List<Polled> theirs = other.records().stream().filter(r -> r.sequence() < o.to()).toList();
-                    if (!theirs.isEmpty() && theirs.stream().mapToLong(Polled::offset).max().getAsLong() + 1 == committed) {
-                        batch = String.format(" (%d is one past the last record of partition %d, read in the same polls: one offset "
-                                              + "for every partition of a poll?)", committed, other.partition().partition());
-                        break;
-                    }
-                }
+            if (wrong.stream().allMatch(WrongCommit::fitsOneOffsetPerPoll)) {
+                batch = String.format(" (%d is one past the last record of the poll that read it, which was on partition %d: "
+                                      + "one offset for every partition of a poll?)", w.committed(), w.lastOfItsPoll().partition().partition());
             }
             fail(String.format("%s gave partition %d up with offset %d committed, but the last record it processed on partition %d "
                                + "is at offset %d%s: its new owner would %s. Note, for each partition, one past the last record "
                                + "processed on that partition: here %d (TODO 3)",
-                    who, p, committed, p, last, batch,
-                    committed > last ? "skip " + offsets(last + 1, committed - 1) + ", never processed"
-                            : "process " + offsets(committed, last) + " again",
-                    last + 1));
+                    who, p, w.committed(), p, w.last(), batch,
+                    w.committed() > w.last() ? "skip " + offsets(w.last() + 1, w.committed() - 1) + ", never processed"
+                            : "process " + offsets(w.committed(), w.last()) + " again",
+                    w.last() + 1));
         }
+        if (!async.isEmpty()) {
+            fail(async.get(0));
+        }
+    }
+
+    /** A handover whose commit was not one past the last record processed on the partition. */
+    record WrongCommit(Ownership ownership, long committed, long last, Polled lastOfItsPoll) {
+        boolean fitsOneOffsetPerPoll() {
+            return lastOfItsPoll != null && !lastOfItsPoll.partition().equals(ownership.partition())
+                   && committed == lastOfItsPoll.offset() + 1;
+        }
+    }
+
+    /** The last record of the last poll that handed the owner records of this partition. */
+    static Polled lastOfItsPoll(Ownership o) {
+        Polled found = null;
+        for (List<Polled> poll : o.member().polls) {
+            if (poll.stream().anyMatch(r -> r.partition().equals(o.partition()) && r.sequence() > o.from() && r.sequence() < o.to())) {
+                found = poll.get(poll.size() - 1);
+            }
+        }
+        return found;
     }
 
     static String offsets(long from, long to) {
