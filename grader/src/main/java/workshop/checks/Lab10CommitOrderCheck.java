@@ -32,6 +32,7 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.TopicPartition;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
@@ -79,6 +80,11 @@ class Lab10CommitOrderCheck extends LabCheck {
             .thenComparingLong(r -> Long.parseLong(r.split("@")[1]));
 
     private static Topic shared;
+    /** The instance the last check kills, in a JVM started as soon as the topic exists: it boots while the other checks run. */
+    private static LabProcess.Started killed;
+    private static String killedGroup;
+    private static long killSeed;
+    private static int killAt;
 
     @Test
     @Order(1)
@@ -141,16 +147,25 @@ class Lab10CommitOrderCheck extends LabCheck {
     @DisplayName("with the consumer killed (kill -9) at random points, no record is lost")
     void noRecordLostAcrossKills() throws Exception {
         Topic topic = topic();
-        String group = uniqueName("group");
         Instance.INSTANCES.set(0);
-        long seed = System.nanoTime();
-        Random random = new Random(seed);
         List<Run> runs = new ArrayList<>();
         // Killed before one of the first records it is given: whatever it committed ahead of its work by then is lost.
         // A kill runs no catch and no finally, so an answer that commits first and undoes it on an exception fails here.
-        runs.add(Instance.inJvm(topic, group, 1 + random.nextInt(BATCH)));
-        runs.add(Instance.inProcess(topic, group, false, Mode.NONE, 0));
-        requireNoLoss(topic, runs, seed);
+        try (LabProcess.Started jvm = killed) {
+            killed = null;
+            jvm.go();
+            runs.add(Instance.killed(jvm.finish(ONE_INSTANCE), killAt));
+        }
+        runs.add(Instance.inProcess(topic, killedGroup, false, Mode.NONE, 0));
+        requireNoLoss(topic, runs, killSeed);
+    }
+
+    @AfterAll
+    static void stopUnusedJvm() {
+        if (killed != null) {
+            killed.close();
+            killed = null;
+        }
     }
 
     // ---- what a failed check says --------------------------------------------------------------
@@ -282,6 +297,10 @@ class Lab10CommitOrderCheck extends LabCheck {
     private static synchronized Topic topic() throws Exception {
         if (shared == null) {
             shared = Topic.produce(createTopic("readings", RECORDS.length));
+            killSeed = System.nanoTime();
+            killAt = 1 + new Random(killSeed).nextInt(BATCH);
+            killedGroup = uniqueName("group");
+            killed = LabProcess.start(Worker.class, shared.name(), killedGroup, shared.lastOffsets(), Integer.toString(killAt));
         }
         return shared;
     }
@@ -476,17 +495,15 @@ class Lab10CommitOrderCheck extends LabCheck {
         /** In the checker's JVM: a clean run, or one whose handler throws on its {@code at}-th record. */
         static Run inProcess(Topic topic, String group, boolean subscribe, Mode mode, int at) throws Exception {
             List<String> events = Collections.synchronizedList(new ArrayList<>());
-            boolean escaped = run(lab(), topic, group, subscribe, mode, at, events::add);
+            boolean escaped = run(lab(), topic, group, subscribe, mode, at, events::add, () -> { });
             String crash = mode == Mode.THROW
                     ? "(its handler threw on record #" + at + (escaped ? ")" : ", and processBatch carried on)")
                     : "(no crash)";
             return new Run(name(), crash, List.copyOf(events), escaped);
         }
 
-        /** In a JVM of its own, halted before handling its {@code at}-th record. */
-        static Run inJvm(Topic topic, String group, int at) {
-            LabProcess.Outcome outcome = LabProcess.run(Worker.class, ONE_INSTANCE, topic.name(), group, topic.lastOffsets(),
-                    Integer.toString(at));
+        /** What an instance in a JVM of its own did, halted before handling its {@code at}-th record. */
+        static Run killed(LabProcess.Outcome outcome, int at) {
             if (outcome.timedOut()) {
                 fail("A consumer instance did not catch up with the topic within " + ONE_INSTANCE.toSeconds()
                      + " s: does processBatch poll, process and return?");
@@ -507,7 +524,7 @@ class Lab10CommitOrderCheck extends LabCheck {
 
         /** Runs the instance; true if the injected failure escaped processBatch (the instance died of it). */
         static boolean run(LabUnderTest lab, Topic topic, String group, boolean subscribe, Mode mode, int at,
-                           java.util.function.Consumer<String> log) throws Exception {
+                           java.util.function.Consumer<String> log, Runnable ready) throws Exception {
             Properties config = lab.call("consumerConfig", lab.bootstrapServers(), group);
             // Small batches: many polls and commits per instance, and polls that cross partitions.
             config.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, BATCH);
@@ -538,6 +555,7 @@ class Lab10CommitOrderCheck extends LabCheck {
                     real.assign(partitions);
                 }
                 Consumer<String, String> consumer = watched(real, log);
+                ready.run();
                 long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
                 while (!caughtUp(real, topic)) {
                     if (System.nanoTime() > deadline) {
@@ -619,12 +637,15 @@ class Lab10CommitOrderCheck extends LabCheck {
         }
     }
 
-    /** One instance in a JVM of its own, halted before its n-th record: args topic, group, last offsets, n. */
+    /**
+     * One instance in a JVM of its own, halted before its n-th record: args topic, group, last
+     * offsets, n. It builds its consumer, then waits for the checker's go.
+     */
     public static final class Worker implements LabProcess.Body {
         @Override
         public void run(String[] args) throws Exception {
             Instance.run(LabUnderTest.current(), Topic.parse(args[0], args[2]), args[1], false, Mode.HALT,
-                    Integer.parseInt(args[3]), LabProcess::record);
+                    Integer.parseInt(args[3]), LabProcess::record, LabProcess::awaitGo);
         }
     }
 
