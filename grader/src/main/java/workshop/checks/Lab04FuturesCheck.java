@@ -49,6 +49,7 @@ import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.metrics.KafkaMetric;
 import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.utils.Utils;
 import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -268,6 +269,16 @@ class Lab04FuturesCheck extends LabCheck {
                      + "(the checker acknowledged the sensors one at a time, the last sensor first). Read them from "
                      + "your list of futures, in order, once allOf has completed",
                         i, metadata.partition(), metadata.offset(), landed.get(where), i, expected);
+            }
+        }
+        for (int i = 0; i < READINGS; i++) {
+            String key = readings.get(i).key();
+            int partition = acknowledged.get(i).partition();
+            if (partition != partitionOf(key, 3)) {
+                fail("Reading #%d (%s) landed on partition %d, where Kafka's default partitioner puts key %s (the murmur2 "
+                     + "hash of its bytes, modulo 3): partition %d. Send each reading with its key and no partition of "
+                     + "your own, so that every reading of a sensor lands on one partition, in order",
+                        i, key, partition, key, partitionOf(key, 3));
             }
         }
     }
@@ -682,6 +693,11 @@ class Lab04FuturesCheck extends LabCheck {
         Thread closer = new Thread(() -> producer.close(Duration.ZERO), "checker-close");
         closer.setDaemon(true);
         closer.start();
+    }
+
+    /** The partition Kafka's default partitioner picks for a String key: murmur2 of its UTF-8 bytes. */
+    static int partitionOf(String key, int partitions) {
+        return Utils.toPositive(Utils.murmur2(key.getBytes(StandardCharsets.UTF_8))) % partitions;
     }
 
     static RecordTooLargeException injected() {
