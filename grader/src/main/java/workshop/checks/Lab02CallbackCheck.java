@@ -25,6 +25,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import workshop.Reading;
 import workshop.SendCounts;
@@ -78,6 +79,8 @@ class Lab02CallbackCheck extends LabCheck {
     static StackTraceElement[] hungIoStack;
 
     @BeforeAll
+    // Every wait inside is bounded on its own; this only has to outlast them on a loaded machine.
+    @Timeout(90)
     static void sendWithSomeFailures() throws Exception {
         topic = uniqueName("readings");
         dlq = topic + ".DLQ";
