@@ -88,7 +88,8 @@ class ConsumerGroupsLab {
         // TODO 2: return a ConsumerRebalanceListener. In onPartitionsRevoked, commit the offsets in
         //         `processed` of the revoked partitions (and forget them), waiting for the commit:
         //         the partitions go to another member as soon as the callback returns.
-        //         onPartitionsAssigned has nothing to do but print; onPartitionsLost only forgets.
+        //         onPartitionsAssigned has nothing to do but print; onPartitionsLost only forgets
+        //         (override it: its default calls onPartitionsRevoked, which would commit).
         //         (nextOffsets(...) and name(consumer), at the end of this file, help to print.)
         throw Workshop.todo(2, "commit what was processed when partitions are revoked");
     }
