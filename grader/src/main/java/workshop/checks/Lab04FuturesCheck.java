@@ -576,8 +576,9 @@ class Lab04FuturesCheck extends LabCheck {
         } catch (TimeoutException e) {
             StackTraceElement[] stack = caller.getStackTrace();
             int at = ThreadWatch.labFrame(stack);
+            StackTraceElement line = at >= 0 ? ThreadWatch.sourceFrame(stack, at) : null;
             String where = at > 0 ? ": it waits in " + ThreadWatch.calleeName(stack[at - 1]) + " at " + lab().file() + ":"
-                                    + stack[at].getLineNumber() + " (" + ThreadWatch.methodName(stack[at]) + ")" : "";
+                                    + line.getLineNumber() + " (" + ThreadWatch.methodName(line) + ")" : "";
             throw new AssertionError(method + " did not return within " + RETURNS_WITHIN.toSeconds() + " s, while the "
                     + "broker had not yet acknowledged the records" + where + ". It waited for the acknowledgement (a "
                     + "get(), join() or flush()): return the CompletableFuture at once and complete it in the send's callback");
@@ -840,7 +841,7 @@ class Lab04FuturesCheck extends LabCheck {
         }
 
         private static String describe(ThreadInfo info, StackTraceElement[] stack, int at, Duration inside, String held) {
-            StackTraceElement frame = stack[at];
+            StackTraceElement frame = sourceFrame(stack, at);
             StackTraceElement callee = at > 0 ? stack[at - 1] : null;
             String waitsIn = callee == null ? "its own code" : calleeName(callee);
             boolean sleeping = callee != null && callee.getClassName().equals(Thread.class.getName());
@@ -852,7 +853,7 @@ class Lab04FuturesCheck extends LabCheck {
             };
             String where = "in " + waitsIn + " at " + lab().file() + ":" + frame.getLineNumber() + " (" + methodName(frame) + ")";
             for (int i = at + 1; i < stack.length; i++) {
-                if (ThreadWatch.labFrame(new StackTraceElement[] {stack[i]}) == 0 && !methodName(stack[i]).equals(methodName(frame))) {
+                if (isSourceFrame(stack[i]) && !methodName(stack[i]).equals(methodName(frame))) {
                     where += ", called from " + lab().file() + ":" + stack[i].getLineNumber() + " (" + methodName(stack[i]) + ")";
                     break;
                 }
@@ -874,6 +875,21 @@ class Lab04FuturesCheck extends LabCheck {
                    + "exists to avoid: wrapping a wait in supplyAsync or an ...Async stage (or a Scala Future, or "
                    + "withContext(IO)) only moves it to a thread of its own. Complete the future in the send's callback, "
                    + "and chain the next step with thenCompose: no get(), join() or sleep";
+        }
+
+        /** A frame of the lab's own source: not the hidden class of a lambda or method reference, which has no line. */
+        static boolean isSourceFrame(StackTraceElement frame) {
+            return frame.getClassName().indexOf('.') < 0 && !frame.getClassName().contains("$$Lambda") && frame.getLineNumber() >= 0;
+        }
+
+        /** The first frame of the lab's source at or below {@code at}: where the learner reads the line. */
+        static StackTraceElement sourceFrame(StackTraceElement[] stack, int at) {
+            for (int i = at; i < stack.length; i++) {
+                if (isSourceFrame(stack[i])) {
+                    return stack[i];
+                }
+            }
+            return stack[at];
         }
 
         /** The lab's method a frame belongs to, also when it is a lambda inside it. */
