@@ -119,7 +119,7 @@ class Lab02CallbackCheck extends LabCheck {
             thrown = e.getCause();
         } catch (java.util.concurrent.TimeoutException e) {
             hungIoStack = gated.inCallback() && gated.ioThread() != null ? gated.ioThread().getStackTrace() : null;
-            hung = "sendWithCallbacks did not return within " + CALL_BOUND.toSeconds() + " s; it was at " + where(caller.getStackTrace());
+            hung = "sendWithCallbacks did not return within " + CALL_BOUND.toSeconds() + " s; its thread was " + where(caller.getStackTrace());
         }
         gated.release();
         if (hung == null) {
