@@ -254,7 +254,8 @@ class Lab01FireAndForgetCheck extends LabCheck {
         }
         if (!missing.isEmpty()) {
             throw new AssertionError(READINGS + " readings were sent, " + records.size() + " records landed, and "
-                    + missing.size() + " readings never did (e.g. " + sensorOf.get(missing.get(0)) + "=" + missing.get(0)
+                    + missing.size() + (missing.size() == 1 ? " reading" : " readings") + " never did (e.g. "
+                    + sensorOf.get(missing.get(0)) + "=" + missing.get(0)
                     + "). Does sendAll send every reading of the list (the loop's bounds), and wait for each send it "
                     + "started before it returns?");
         }
