@@ -78,7 +78,7 @@ class Lab04FuturesCheck extends LabCheck {
     static final int READINGS = 30;
     static final int SENSORS = 4;
     /** How long a call into the lab may take to return a future: it should take milliseconds. */
-    static final Duration RETURNS_WITHIN = Duration.ofSeconds(2);
+    static final Duration RETURNS_WITHIN = Duration.ofSeconds(5);
     /** How long records stay held while the checker watches what the lab's code does meanwhile. */
     static final Duration HELD_WINDOW = Duration.ofMillis(300);
     /** A thread inside the lab's code this long, with nothing acknowledged, is waiting for an ack. */
@@ -97,6 +97,8 @@ class Lab04FuturesCheck extends LabCheck {
     static final int FAILING_READING = 3;
 
     static final String IO_THREAD = "kafka-producer-network-thread";
+    /** Above every wait inside a check, so that a slow broker fails a check with the checker's message, not as a hang. */
+    static final int CHECK_BOUND_SECONDS = 60;
 
     static Map<String, String> topics;
     static CompletableFuture<KafkaConsumer<String, String>> readerReady;
@@ -117,22 +119,41 @@ class Lab04FuturesCheck extends LabCheck {
     static HeldSends stalledSends;
     static WatchedProducer stalledProducer;
 
+    /** The set-up is the checker's own work: on a broker slow to answer, it fails as the checker's, never as the lab's. */
     @BeforeAll
+    @Timeout(90)
     static void topicsAndEarlierRecords() {
         // The reader starts meanwhile: a consumer's start-up costs as much as the topics.
         readerReady = CompletableFuture.supplyAsync(Lab04FuturesCheck::newReader);
+        try {
+            CompletableFuture.runAsync(Lab04FuturesCheck::createTopicsAndEarlierRecords).get(60, TimeUnit.SECONDS);
+        } catch (TimeoutException e) {
+            throw new IllegalStateException("The checker could not create its topics and earlier records within 60 s: "
+                                            + "is the broker overloaded?", e);
+        } catch (ExecutionException e) {
+            throw new IllegalStateException("The checker could not create its topics and earlier records: " + e.getCause(), e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("Interrupted while setting up", e);
+        }
+    }
+
+    static void createTopicsAndEarlierRecords() {
         // Each scenario has a producer of its own, so the failing scenarios share one topic; the stalled
         // batch never reaches the broker, so it shares the batch's topic.
         topics = createTopics(Map.of(
                 "single", 1, "injected-failures", 1, "batch", 3, "failing", 2,
                 "readings", 3, "alerts", 1, "failing-alerts", 1));
-        try (KafkaProducer<String, String> earlier = new KafkaProducer<>(fastConfig())) {
+        KafkaProducer<String, String> earlier = new KafkaProducer<>(fastConfig());
+        try {
             for (int i = 0; i < EARLIER_READINGS; i++) {
                 earlier.send(new ProducerRecord<>(topics.get("readings"), humid.key(), "cellar," + (60 + i)));
             }
             for (int i = 0; i < EARLIER_ALERTS; i++) {
                 earlier.send(new ProducerRecord<>(topics.get("alerts"), "sensor-0", "an earlier alert"));
             }
+        } finally {
+            earlier.close(Duration.ofSeconds(30)); // sends what it holds first, within a bound
         }
     }
 
@@ -146,6 +167,7 @@ class Lab04FuturesCheck extends LabCheck {
 
     @Test
     @Order(1)
+    @Timeout(CHECK_BOUND_SECONDS)
     @DisplayName("sendAsync returns at once, and its future completes only when the broker acknowledges")
     void futureCompletesOnTheAck() {
         String topic = topics.get("single");
@@ -187,6 +209,7 @@ class Lab04FuturesCheck extends LabCheck {
 
     @Test
     @Order(2)
+    @Timeout(CHECK_BOUND_SECONDS)
     @DisplayName("a failed send completes the future exceptionally, with the send's own exception")
     void failedSendFailsTheFuture() {
         startFailureScenarios();
@@ -213,7 +236,7 @@ class Lab04FuturesCheck extends LabCheck {
 
     @Test
     @Order(3)
-    @Timeout(40)
+    @Timeout(CHECK_BOUND_SECONDS)
     @DisplayName("sendAll completes with every record's metadata, in the order of the readings")
     void batchInInputOrder() {
         startStalledBatch();
@@ -285,6 +308,7 @@ class Lab04FuturesCheck extends LabCheck {
 
     @Test
     @Order(4)
+    @Timeout(CHECK_BOUND_SECONDS)
     @DisplayName("a failed send fails sendAll's future, and the caller can see the send's exception")
     void failedSendFailsTheBatch() {
         startFailureScenarios();
@@ -310,7 +334,7 @@ class Lab04FuturesCheck extends LabCheck {
 
     @Test
     @Order(5)
-    @Timeout(40)
+    @Timeout(CHECK_BOUND_SECONDS)
     @DisplayName("the alert is sent once its reading is stored, and carries the reading's partition and offset")
     void alertCarriesTheReadingsOffset() {
         String readingTopic = topics.get("readings");
@@ -387,6 +411,7 @@ class Lab04FuturesCheck extends LabCheck {
 
     @Test
     @Order(6)
+    @Timeout(CHECK_BOUND_SECONDS)
     @DisplayName("a failed reading fails sendWithAlert's future with the send's exception, and sends no alert")
     void failedReadingFailsTheAlert() {
         startFailureScenarios();
@@ -415,6 +440,7 @@ class Lab04FuturesCheck extends LabCheck {
 
     @Test
     @Order(7)
+    @Timeout(CHECK_BOUND_SECONDS)
     @DisplayName("a batch the broker does not acknowledge fails with a TimeoutException after its timeout")
     void stalledBatchTimesOut() {
         startStalledBatch();
@@ -455,6 +481,7 @@ class Lab04FuturesCheck extends LabCheck {
 
     @Test
     @Order(8)
+    @Timeout(CHECK_BOUND_SECONDS)
     @DisplayName("no thread waits on a send: no get(), no flush()")
     void nothingWaits() {
         int onIoThread = watched.stream().mapToInt(WatchedProducer::getsOnIoThread).sum();
@@ -669,7 +696,12 @@ class Lab04FuturesCheck extends LabCheck {
 
     /** Every record on the topic now: reads up to its end offsets, so it never waits for records that may not come. */
     static synchronized List<ConsumerRecord<String, String>> readAll(String topic) {
-        KafkaConsumer<String, String> reader = readerReady.join();
+        KafkaConsumer<String, String> reader;
+        try {
+            reader = readerReady.get(30, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            throw new IllegalStateException("The checker could not start its reader within 30 s: " + e, e);
+        }
         List<TopicPartition> partitions = reader.partitionsFor(topic, Duration.ofSeconds(30)).stream()
                 .map(p -> new TopicPartition(topic, p.partition())).toList();
         reader.assign(partitions);
