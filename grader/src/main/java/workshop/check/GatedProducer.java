@@ -18,18 +18,10 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 
-import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
-import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
-import org.apache.kafka.common.Metric;
-import org.apache.kafka.common.MetricName;
-import org.apache.kafka.common.PartitionInfo;
-import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.Uuid;
-import org.apache.kafka.common.metrics.KafkaMetric;
 
 /**
  * A real producer that can play a slow broker, and that watches what callbacks do on the
@@ -45,7 +37,7 @@ import org.apache.kafka.common.metrics.KafkaMetric;
  * the JVM counts it for that thread), for how long, where (a stack sampled while it waited),
  * whether one threw, and whether one called flush().
  */
-public final class GatedProducer implements Producer<String, String> {
+public final class GatedProducer extends ForwardingProducer<String, String> {
 
     private static final String IO_THREAD = "kafka-producer-network-thread";
     private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
@@ -83,6 +75,7 @@ public final class GatedProducer implements Producer<String, String> {
     private Thread watcher;
 
     public GatedProducer(Producer<String, String> delegate) {
+        super(delegate);
         this.delegate = delegate;
     }
 
@@ -392,53 +385,4 @@ public final class GatedProducer implements Producer<String, String> {
         delegate.close(timeout);
     }
 
-    @Override
-    public List<PartitionInfo> partitionsFor(String topic) {
-        return delegate.partitionsFor(topic);
-    }
-
-    @Override
-    public Map<MetricName, ? extends Metric> metrics() {
-        return delegate.metrics();
-    }
-
-    @Override
-    public Uuid clientInstanceId(Duration timeout) {
-        return delegate.clientInstanceId(timeout);
-    }
-
-    @Override
-    public void initTransactions() {
-        delegate.initTransactions();
-    }
-
-    @Override
-    public void beginTransaction() {
-        delegate.beginTransaction();
-    }
-
-    @Override
-    public void sendOffsetsToTransaction(Map<TopicPartition, OffsetAndMetadata> offsets, ConsumerGroupMetadata groupMetadata) {
-        delegate.sendOffsetsToTransaction(offsets, groupMetadata);
-    }
-
-    @Override
-    public void commitTransaction() {
-        delegate.commitTransaction();
-    }
-
-    @Override
-    public void abortTransaction() {
-        delegate.abortTransaction();
-    }
-
-    @Override
-    public void registerMetricForSubscription(KafkaMetric metric) {
-        delegate.registerMetricForSubscription(metric);
-    }
-
-    @Override
-    public void unregisterMetricFromSubscription(KafkaMetric metric) {
-        delegate.unregisterMetricFromSubscription(metric);
-    }
 }

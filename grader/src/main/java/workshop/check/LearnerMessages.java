@@ -75,7 +75,8 @@ public final class LearnerMessages {
         int depth = 0;
         for (Throwable t = failure; t != null && depth < MAX_CAUSES; t = t.getCause() == t ? null : t.getCause(), depth++) {
             for (StackTraceElement frame : t.getStackTrace()) {
-                if (frame.getClassName().indexOf('.') < 0) {
+                // A lambda's hidden frame has no line (-1): the learner's line is further down.
+                if (frame.getClassName().indexOf('.') < 0 && frame.getLineNumber() > 0) {
                     return frame;
                 }
             }

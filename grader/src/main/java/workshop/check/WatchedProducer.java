@@ -1,8 +1,6 @@
 package workshop.check;
 
 import java.time.Duration;
-import java.util.List;
-import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -13,18 +11,11 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 
-import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
-import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
-import org.apache.kafka.common.Metric;
-import org.apache.kafka.common.MetricName;
-import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.Uuid;
-import org.apache.kafka.common.metrics.KafkaMetric;
 
 /**
  * A real producer with a checker's eyes on it: it counts records in flight, notices a future
@@ -32,7 +23,7 @@ import org.apache.kafka.common.metrics.KafkaMetric;
  * sends fail. Every record still travels to the real broker; a send chosen to fail goes to a
  * side topic instead, and its callback and future then report the chosen exception.
  */
-public final class WatchedProducer implements Producer<String, String> {
+public final class WatchedProducer extends ForwardingProducer<String, String> {
 
     private static final String IO_THREAD = "kafka-producer-network-thread";
 
@@ -55,6 +46,7 @@ public final class WatchedProducer implements Producer<String, String> {
     private volatile Supplier<RuntimeException> failure;
 
     public WatchedProducer(Producer<String, String> delegate) {
+        super(delegate);
         this.delegate = delegate;
     }
 
@@ -236,53 +228,4 @@ public final class WatchedProducer implements Producer<String, String> {
         delegate.close(timeout);
     }
 
-    @Override
-    public List<PartitionInfo> partitionsFor(String topic) {
-        return delegate.partitionsFor(topic);
-    }
-
-    @Override
-    public Map<MetricName, ? extends Metric> metrics() {
-        return delegate.metrics();
-    }
-
-    @Override
-    public Uuid clientInstanceId(Duration timeout) {
-        return delegate.clientInstanceId(timeout);
-    }
-
-    @Override
-    public void initTransactions() {
-        delegate.initTransactions();
-    }
-
-    @Override
-    public void beginTransaction() {
-        delegate.beginTransaction();
-    }
-
-    @Override
-    public void sendOffsetsToTransaction(Map<TopicPartition, OffsetAndMetadata> offsets, ConsumerGroupMetadata groupMetadata) {
-        delegate.sendOffsetsToTransaction(offsets, groupMetadata);
-    }
-
-    @Override
-    public void commitTransaction() {
-        delegate.commitTransaction();
-    }
-
-    @Override
-    public void abortTransaction() {
-        delegate.abortTransaction();
-    }
-
-    @Override
-    public void registerMetricForSubscription(KafkaMetric metric) {
-        delegate.registerMetricForSubscription(metric);
-    }
-
-    @Override
-    public void unregisterMetricFromSubscription(KafkaMetric metric) {
-        delegate.unregisterMetricFromSubscription(metric);
-    }
 }

@@ -22,20 +22,13 @@ import java.util.stream.Collectors;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.consumer.OffsetAndMetadata;
-import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
-import org.apache.kafka.common.Metric;
-import org.apache.kafka.common.MetricName;
-import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.Uuid;
-import org.apache.kafka.common.metrics.KafkaMetric;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.utils.Utils;
 import org.awaitility.core.ConditionTimeoutException;
@@ -47,6 +40,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import workshop.Reading;
+import workshop.check.ForwardingProducer;
 import workshop.check.LabCheck;
 
 import static org.awaitility.Awaitility.await;
@@ -417,7 +411,7 @@ class Lab01FireAndForgetCheck extends LabCheck {
      * is not yet acknowledged. A wait once every reading was sent is a lawful way to wait for all
      * of them, so it flushes first, as if the linger had run out.
      */
-    static final class SendWatcher implements Producer<String, String> {
+    static final class SendWatcher extends ForwardingProducer<String, String> {
         final Producer<String, String> delegate;
         final String topic;
         final int expected;
@@ -440,6 +434,7 @@ class Lab01FireAndForgetCheck extends LabCheck {
         }
 
         SendWatcher(Producer<String, String> delegate, String topic, int expected) {
+            super(delegate);
             this.delegate = delegate;
             this.topic = topic;
             this.expected = expected;
@@ -546,64 +541,5 @@ class Lab01FireAndForgetCheck extends LabCheck {
             }
         }
 
-        @Override
-        public void close() {
-            delegate.close();
-        }
-
-        @Override
-        public void close(Duration timeout) {
-            delegate.close(timeout);
-        }
-
-        @Override
-        public List<PartitionInfo> partitionsFor(String topic) {
-            return delegate.partitionsFor(topic);
-        }
-
-        @Override
-        public Map<MetricName, ? extends Metric> metrics() {
-            return delegate.metrics();
-        }
-
-        @Override
-        public Uuid clientInstanceId(Duration timeout) {
-            return delegate.clientInstanceId(timeout);
-        }
-
-        @Override
-        public void initTransactions() {
-            delegate.initTransactions();
-        }
-
-        @Override
-        public void beginTransaction() {
-            delegate.beginTransaction();
-        }
-
-        @Override
-        public void sendOffsetsToTransaction(Map<TopicPartition, OffsetAndMetadata> offsets, ConsumerGroupMetadata groupMetadata) {
-            delegate.sendOffsetsToTransaction(offsets, groupMetadata);
-        }
-
-        @Override
-        public void commitTransaction() {
-            delegate.commitTransaction();
-        }
-
-        @Override
-        public void abortTransaction() {
-            delegate.abortTransaction();
-        }
-
-        @Override
-        public void registerMetricForSubscription(KafkaMetric metric) {
-            delegate.registerMetricForSubscription(metric);
-        }
-
-        @Override
-        public void unregisterMetricFromSubscription(KafkaMetric metric) {
-            delegate.unregisterMetricFromSubscription(metric);
-        }
     }
 }

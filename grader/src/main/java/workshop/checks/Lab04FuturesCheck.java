@@ -29,25 +29,18 @@ import java.util.function.Predicate;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
-import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
-import org.apache.kafka.clients.consumer.OffsetAndMetadata;
 import org.apache.kafka.clients.producer.Callback;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
-import org.apache.kafka.common.Metric;
-import org.apache.kafka.common.MetricName;
-import org.apache.kafka.common.PartitionInfo;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.Uuid;
 import org.apache.kafka.common.errors.ApiException;
 import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.header.Header;
-import org.apache.kafka.common.metrics.KafkaMetric;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.utils.Utils;
 import org.awaitility.core.ConditionTimeoutException;
@@ -59,6 +52,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 import workshop.Reading;
+import workshop.check.ForwardingProducer;
 import workshop.check.LabCheck;
 import workshop.check.WatchedProducer;
 
@@ -949,7 +943,7 @@ class Lab04FuturesCheck extends LabCheck {
      * a real send does; a released record travels to the broker, and its callback runs on the real
      * producer's I/O thread.
      */
-    static final class HeldSends implements Producer<String, String> {
+    static final class HeldSends extends ForwardingProducer<String, String> {
 
         private record Held(ProducerRecord<String, String> record, Callback callback, CompletableFuture<RecordMetadata> result) {
         }
@@ -963,6 +957,7 @@ class Lab04FuturesCheck extends LabCheck {
         private final AtomicInteger acked = new AtomicInteger();
 
         HeldSends(KafkaProducer<String, String> delegate) {
+            super(delegate);
             this.delegate = delegate;
         }
 
@@ -1065,69 +1060,5 @@ class Lab04FuturesCheck extends LabCheck {
             return delegate.send(record, callback);
         }
 
-        @Override
-        public void flush() {
-            delegate.flush();
-        }
-
-        @Override
-        public List<PartitionInfo> partitionsFor(String topic) {
-            return delegate.partitionsFor(topic);
-        }
-
-        @Override
-        public Map<MetricName, ? extends Metric> metrics() {
-            return delegate.metrics();
-        }
-
-        @Override
-        public Uuid clientInstanceId(Duration timeout) {
-            return delegate.clientInstanceId(timeout);
-        }
-
-        @Override
-        public void close() {
-            delegate.close();
-        }
-
-        @Override
-        public void close(Duration timeout) {
-            delegate.close(timeout);
-        }
-
-        @Override
-        public void initTransactions() {
-            delegate.initTransactions();
-        }
-
-        @Override
-        public void beginTransaction() {
-            delegate.beginTransaction();
-        }
-
-        @Override
-        public void sendOffsetsToTransaction(Map<TopicPartition, OffsetAndMetadata> offsets, ConsumerGroupMetadata groupMetadata) {
-            delegate.sendOffsetsToTransaction(offsets, groupMetadata);
-        }
-
-        @Override
-        public void commitTransaction() {
-            delegate.commitTransaction();
-        }
-
-        @Override
-        public void abortTransaction() {
-            delegate.abortTransaction();
-        }
-
-        @Override
-        public void registerMetricForSubscription(KafkaMetric metric) {
-            delegate.registerMetricForSubscription(metric);
-        }
-
-        @Override
-        public void unregisterMetricFromSubscription(KafkaMetric metric) {
-            delegate.unregisterMetricFromSubscription(metric);
-        }
     }
 }

@@ -95,7 +95,7 @@ public final class CheckRunner {
                         }
                     } else if (result.getStatus() != TestExecutionResult.Status.SUCCESSFUL && test.getParentId().isPresent()) {
                         // The checker's set-up failed, so none of its checks ran: each fails for that reason.
-                        String message = result.getThrowable().map(LearnerMessages::describe).orElse("failed");
+                        String message = result.getThrowable().map(CheckRunner::describeSetUpFailure).orElse("failed");
                         plan.getDescendants(test).stream().filter(TestIdentifier::isTest).forEach(t ->
                                 out.println("FAIL\t" + ResultLine.escape(t.getDisplayName()) + "\t" + ResultLine.escape(message)));
                     }
@@ -131,6 +131,19 @@ public final class CheckRunner {
             Runtime.getRuntime().halt(0);
         }
         return job.toArray(String[]::new);
+    }
+
+    /**
+     * A set-up runs the lab's code and the checker's own: when it runs out of time, either may be
+     * the cause, so the message names both rather than guess.
+     */
+    static String describeSetUpFailure(Throwable failure) {
+        if (failure instanceof java.util.concurrent.TimeoutException) {
+            return "The checks' set-up did not finish within its time limit. Either your code did not return "
+                   + "(an endless loop, or a wait with no bound: get() without a timeout, close() without a Duration), "
+                   + "or the broker answered too slowly on a busy machine: grade again, and if it fails the same way, look for an unbounded wait.";
+        }
+        return LearnerMessages.describe(failure);
     }
 
     /** Ends this JVM now: learner threads may still spin or wait, and nothing of theirs may keep it alive. */
