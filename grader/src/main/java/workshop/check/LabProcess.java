@@ -67,33 +67,10 @@ public final class LabProcess {
 
     /** In the checker: runs {@code body} with the lab under test in a new JVM, bounded in time. */
     public static Outcome run(Class<? extends Body> body, Duration bound, String... args) {
-        LabUnderTest lab = LabUnderTest.current();
-        try {
-            Path records = Files.createTempFile("lab-process-", ".records");
-            Path output = Files.createTempFile("lab-process-", ".log");
-            List<String> command = new ArrayList<>(List.of(
-                    ProcessHandle.current().info().command().orElse("java"),
-                    "-cp", System.getProperty("java.class.path"),
-                    "-Dorg.slf4j.simpleLogger.defaultLogLevel=error",
-                    "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                    LabProcess.class.getName(), body.getName(), lab.classesDir().toString(), lab.file(),
-                    lab.bootstrapServers(), records.toString()));
-            command.addAll(List.of(args));
-            Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile()).start();
-            boolean finished = process.waitFor(bound.toMillis(), TimeUnit.MILLISECONDS);
-            if (!finished) {
-                process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-            }
-            Outcome outcome = new Outcome(finished ? process.exitValue() : -1, !finished,
-                    Files.readAllLines(records, StandardCharsets.UTF_8), Files.readString(output, StandardCharsets.UTF_8));
-            Files.deleteIfExists(records);
-            Files.deleteIfExists(output);
-            return outcome;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
+        try (Started started = start(body, args)) {
+            // A body that never waits for go() ignores it; its bound starts now either way.
+            started.go();
+            return started.finish(bound);
         }
     }
 
