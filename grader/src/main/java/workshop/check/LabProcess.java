@@ -89,8 +89,13 @@ public final class LabProcess {
                     ProcessHandle.current().info().command().orElse("java"),
                     "-cp", System.getProperty("java.class.path"),
                     "-Dorg.slf4j.simpleLogger.defaultLogLevel=error",
-                    "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                    LabProcess.class.getName(), body.getName(), lab.classesDir().toString(), lab.file(),
+                    "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"));
+            String archive = System.getProperty("workshop.cds.archive");
+            if (archive != null) {
+                // The checking JVM's class data archive: this JVM loads the same classes.
+                command.addAll(List.of("-XX:SharedArchiveFile=" + archive, "-Xshare:auto", "-Xlog:cds=off"));
+            }
+            command.addAll(List.of(LabProcess.class.getName(), body.getName(), lab.classesDir().toString(), lab.file(),
                     lab.bootstrapServers(), records.toString()));
             command.addAll(List.of(args));
             Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile()).start();

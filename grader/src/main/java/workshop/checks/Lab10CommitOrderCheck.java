@@ -614,6 +614,13 @@ class Lab10CommitOrderCheck extends LabCheck {
                         } catch (InvocationTargetException e) {
                             throw e.getCause();
                         }
+                        if (name.equals("poll") && result instanceof ConsumerRecords<?, ?> first && first.partitions().size() == 1) {
+                            // How a fetch splits into polls depends on timing: make every batch that can span
+                            // partitions span them, so "one offset for the batch" never passes by luck.
+                            @SuppressWarnings("unchecked")
+                            ConsumerRecords<String, String> batch = (ConsumerRecords<String, String>) first;
+                            result = spanPartitions(real, batch);
+                        }
                         if (result instanceof ConsumerRecords<?, ?> records && !records.isEmpty()) {
                             List<String> ids = new ArrayList<>();
                             for (ConsumerRecord<?, ?> r : records) {
@@ -624,6 +631,37 @@ class Lab10CommitOrderCheck extends LabCheck {
                         return result;
                     });
             return proxy;
+        }
+
+        /**
+         * Adds to a batch of one partition what a second, short poll of the other partitions returns:
+         * the batch then ends on another partition than the one its first records came from.
+         */
+        private static ConsumerRecords<String, String> spanPartitions(KafkaConsumer<String, String> real,
+                                                                      ConsumerRecords<String, String> batch) {
+            Set<TopicPartition> only = batch.partitions();
+            if (real.assignment().size() < 2) {
+                return batch;
+            }
+            real.pause(only);
+            ConsumerRecords<String, String> others;
+            try {
+                others = real.poll(Duration.ofMillis(200));
+            } finally {
+                real.resume(only);
+            }
+            if (others.isEmpty()) {
+                return batch;
+            }
+            Map<TopicPartition, List<ConsumerRecord<String, String>>> merged = new java.util.LinkedHashMap<>();
+            Map<TopicPartition, OffsetAndMetadata> next = new java.util.LinkedHashMap<>(batch.nextOffsets());
+            for (ConsumerRecords<String, String> part : List.of(batch, others)) {
+                for (TopicPartition tp : part.partitions()) {
+                    merged.put(tp, part.records(tp));
+                }
+            }
+            next.putAll(others.nextOffsets());
+            return new ConsumerRecords<>(merged, next);
         }
 
         /** The offsets a commit call commits: its map, or else the consumer's positions. */

@@ -25,6 +25,8 @@ public final class LabRunner implements AutoCloseable {
     private final Path root;
     private final String bootstrapServers;
     private Process standby;
+    private Process listingJvm;
+    private static CheckJvmArchive archive;
     private int gradings;
 
     public LabRunner(Path root, String bootstrapServers) {
@@ -58,6 +60,9 @@ public final class LabRunner implements AutoCloseable {
                 in.write(String.join("\n", job) + "\n\n");
             }
             boolean finished = process.waitFor(LAB_BOUND.toMillis(), TimeUnit.MILLISECONDS);
+            if (process == listingJvm) {
+                archive().dumpInBackground();
+            }
             if (!finished) {
                 // The checker's own lab JVMs first: a crash-injecting check may have left one running.
                 process.descendants().forEach(ProcessHandle::destroyForcibly);
@@ -90,14 +95,28 @@ public final class LabRunner implements AutoCloseable {
     }
 
     private Process startJvm() throws IOException {
-        // What the checks print is not read: they report through the results file.
-        return new ProcessBuilder(javaExecutable(), "-cp", System.getProperty("java.class.path"),
-                "-Dorg.slf4j.simpleLogger.defaultLogLevel=error",
+        boolean[] listed = {false};
+        List<String> command = new ArrayList<>(List.of(javaExecutable(), "-cp", archive().classPath()));
+        command.addAll(archive().options(listed));
+        command.addAll(List.of("-Dorg.slf4j.simpleLogger.defaultLogLevel=error",
                 "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                CheckRunner.class.getName(), CheckRunner.STANDBY)
+                CheckRunner.class.getName(), CheckRunner.STANDBY));
+        // What the checks print is not read: they report through the results file.
+        Process process = new ProcessBuilder(command)
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD)
                 .start();
+        if (listed[0]) {
+            listingJvm = process;
+        }
+        return process;
+    }
+
+    private static synchronized CheckJvmArchive archive() {
+        if (archive == null) {
+            archive = new CheckJvmArchive(Project.root(), javaExecutable(), System.getProperty("java.class.path"));
+        }
+        return archive;
     }
 
     /** Ends the JVM kept on standby; it would end by itself once this JVM is gone. */
