@@ -9,10 +9,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -263,37 +261,16 @@ public final class GatedProducer extends ForwardingProducer<String, String> {
     }
 
     /** A send's future that notes how it was waited on with a timeout. */
-    private final class GatedFuture implements Future<RecordMetadata> {
-        private final Future<RecordMetadata> future;
-
+    private final class GatedFuture extends WaitWatchedFuture<RecordMetadata> {
         GatedFuture(Future<RecordMetadata> future) {
-            this.future = future;
+            super(future);
         }
 
         @Override
-        public RecordMetadata get() throws InterruptedException, ExecutionException {
-            return future.get();
-        }
-
-        @Override
-        public RecordMetadata get(long timeout, TimeUnit unit) throws InterruptedException, ExecutionException, TimeoutException {
-            lastTimedGet.set(timeout + " " + unit);
-            return future.get(timeout, unit);
-        }
-
-        @Override
-        public boolean cancel(boolean mayInterruptIfRunning) {
-            return future.cancel(mayInterruptIfRunning);
-        }
-
-        @Override
-        public boolean isCancelled() {
-            return future.isCancelled();
-        }
-
-        @Override
-        public boolean isDone() {
-            return future.isDone();
+        protected void beforeWait(long timeout, TimeUnit unit) {
+            if (unit != null) {
+                lastTimedGet.set(timeout + " " + unit);
+            }
         }
     }
 

@@ -3,10 +3,8 @@ package workshop.check;
 import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
@@ -119,14 +117,14 @@ public final class WatchedProducer extends ForwardingProducer<String, String> {
     }
 
     /** A send's future that tells the checker how it was waited on. */
-    private final class WatchedFuture implements Future<RecordMetadata> {
-        private final Future<RecordMetadata> future;
-
+    private final class WatchedFuture extends WaitWatchedFuture<RecordMetadata> {
         WatchedFuture(Future<RecordMetadata> future) {
-            this.future = future;
+            super(future);
         }
 
-        private void noticeWait(boolean bounded) {
+        @Override
+        protected void beforeWait(long timeout, TimeUnit unit) {
+            boolean bounded = unit != null;
             if (Thread.currentThread().getName().startsWith(IO_THREAD)) {
                 getsOnIoThread.incrementAndGet();
                 if (!future.isDone()) {
@@ -136,33 +134,6 @@ public final class WatchedProducer extends ForwardingProducer<String, String> {
                 return;
             }
             (bounded ? boundedGets : unboundedGets).incrementAndGet();
-        }
-
-        @Override
-        public RecordMetadata get() throws InterruptedException, ExecutionException {
-            noticeWait(false);
-            return future.get();
-        }
-
-        @Override
-        public RecordMetadata get(long timeout, TimeUnit unit) throws InterruptedException, ExecutionException, TimeoutException {
-            noticeWait(true);
-            return future.get(timeout, unit);
-        }
-
-        @Override
-        public boolean cancel(boolean mayInterruptIfRunning) {
-            return future.cancel(mayInterruptIfRunning);
-        }
-
-        @Override
-        public boolean isCancelled() {
-            return future.isCancelled();
-        }
-
-        @Override
-        public boolean isDone() {
-            return future.isDone();
         }
     }
 

@@ -12,10 +12,8 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
 
@@ -41,6 +39,7 @@ import org.junit.jupiter.api.Timeout;
 
 import workshop.Reading;
 import workshop.check.ForwardingProducer;
+import workshop.check.WaitWatchedFuture;
 import workshop.check.LabCheck;
 
 import static org.awaitility.Awaitility.await;
@@ -479,14 +478,13 @@ class Lab01FireAndForgetCheck extends LabCheck {
             }
         }
 
-        private final class Watched implements Future<RecordMetadata> {
-            private final Future<RecordMetadata> future;
-
+        private final class Watched extends WaitWatchedFuture<RecordMetadata> {
             Watched(Future<RecordMetadata> future) {
-                this.future = future;
+                super(future);
             }
 
-            private void beforeWait() {
+            @Override
+            protected void beforeWait(long timeout, TimeUnit unit) {
                 if (future.isDone()) {
                     return;
                 }
@@ -498,33 +496,6 @@ class Lab01FireAndForgetCheck extends LabCheck {
                 } else {
                     flush();
                 }
-            }
-
-            @Override
-            public RecordMetadata get() throws InterruptedException, ExecutionException {
-                beforeWait();
-                return future.get();
-            }
-
-            @Override
-            public RecordMetadata get(long timeout, TimeUnit unit) throws InterruptedException, ExecutionException, TimeoutException {
-                beforeWait();
-                return future.get(timeout, unit);
-            }
-
-            @Override
-            public boolean cancel(boolean mayInterruptIfRunning) {
-                return future.cancel(mayInterruptIfRunning);
-            }
-
-            @Override
-            public boolean isCancelled() {
-                return future.isCancelled();
-            }
-
-            @Override
-            public boolean isDone() {
-                return future.isDone();
             }
         }
 
