@@ -67,6 +67,7 @@ public final class GatedProducer extends ForwardingProducer<String, String> {
     private final AtomicReference<StackTraceElement[]> waitSample = new AtomicReference<>();
     private final AtomicReference<StackTraceElement[]> currentSample = new AtomicReference<>();
     private final AtomicReference<String> lastTimedGet = new AtomicReference<>();
+    private final AtomicInteger waitsAgain = new AtomicInteger();
     private volatile Thread ioThread;
     private volatile long callbackStartedNanos;
     private volatile boolean closed;
@@ -266,10 +267,16 @@ public final class GatedProducer extends ForwardingProducer<String, String> {
             super(future);
         }
 
+        private final AtomicInteger waitsWhilePending = new AtomicInteger();
+
         @Override
         protected void beforeWait(long timeout, TimeUnit unit) {
             if (unit != null) {
                 lastTimedGet.set(timeout + " " + unit);
+            }
+            // A second wait on a send still pending: the first one ended without its answer (a timeout).
+            if (!future.isDone() && waitsWhilePending.incrementAndGet() == 2) {
+                waitsAgain.incrementAndGet();
             }
         }
     }
@@ -336,6 +343,11 @@ public final class GatedProducer extends ForwardingProducer<String, String> {
     }
 
     /** The arguments of the last {@code get(timeout, unit)}, as "1500 MILLISECONDS"; null if none. */
+    /** How many sends were waited on again while still pending, as a retry after a timed-out get() does. */
+    public int waitsAgain() {
+        return waitsAgain.get();
+    }
+
     public String lastTimedGet() {
         return lastTimedGet.get();
     }

@@ -292,6 +292,10 @@ class Lab03SyncSendCheck extends LabCheck {
                 .as(held + "After that record's wait timed out, sendSync went on to send %d more before it threw: stop at "
                     + "the first failure", after)
                 .isZero();
+        if (heldGate.waitsAgain() > 0) {
+            fail(held + "sendSync waited on that record's future again after its wait had ended without an answer: "
+                 + "a second wait stretches the bound to a multiple of the timeout given. Let the TimeoutException out (throw)");
+        }
         if (took.compareTo(HELD_TIMEOUT.minus(EARLY)) < 0) {
             fail(held + "sendSync gave up " + seconds(took) + " s after sending it, before its timeout"
                  + (timedGet != null && !isTheTimeout(timedGet)
