@@ -84,7 +84,7 @@ class Lab12AsyncProcessorCheck extends LabCheck {
     static final String ORDER = "order", FAST = "fast", SLOW = "slow", PAUSE = "pause", PREFIX = "prefix", DRAIN = "drain", CRASH = "crash";
     static final Map<String, Topic> TOPICS = new LinkedHashMap<>();
 
-    /** The killed instances' JVMs, booted ahead (two at setup, the rest once the timing-sensitive checks are over). */
+    /** The killed instances' JVMs, booted ahead (two once the first check passed, the rest after the speedup check). */
     private static final List<LabProcess.Started> CRASH_JVMS = new ArrayList<>();
     private static String crashGroup;
 
@@ -142,9 +142,7 @@ class Lab12AsyncProcessorCheck extends LabCheck {
             TOPICS.put(DRAIN, produce(producer, names.get(DRAIN), 2, 64, 8, false));
             TOPICS.put(CRASH, produce(producer, names.get(CRASH), 3, 300, 30, false));
         }
-        // The first killed instance boots while the other checks run.
         crashGroup = uniqueName("group");
-        bootCrashJvms(2);
     }
 
     @AfterAll
@@ -208,11 +206,14 @@ class Lab12AsyncProcessorCheck extends LabCheck {
             requireHealthy(watched, remote);
             remote.requireEachOnce(topic);
         }
+        // The processor works: the first killed instances' JVMs boot now, while the other checks run. (A lab that
+        // fails here boots them only if the last check is reached, so a wrong answer is graded without their cost.)
+        bootCrashJvms(2);
     }
 
     @Test
     @Order(2)
-    @DisplayName("calls overlap: at least " + 6 + "x faster than one call at a time")
+    @DisplayName("calls overlap: at least 6x faster than one call at a time") // MIN_SPEEDUP
     void speedup() throws Exception {
         Topic topic = TOPICS.get(FAST);
         Remote remote = new Remote(r -> FAST_LATENCY_MS);
@@ -287,7 +288,9 @@ class Lab12AsyncProcessorCheck extends LabCheck {
         Watched watched = Watched.subscribe(topic, uniqueName("group"), Map.of(ConsumerConfig.MAX_POLL_INTERVAL_MS_CONFIG, MAX_POLL_INTERVAL_MS));
         watched.gapLimitMs = MAX_POLL_INTERVAL_MS;
         // The speedup is measured: the other killed instances' JVMs may boot now, while this check mostly waits.
-        bootCrashJvms(CRASH_ROUNDS);
+        if (!CRASH_JVMS.isEmpty()) {
+            bootCrashJvms(CRASH_ROUNDS);
+        }
         try (watched) {
             Run run = Run.start(watched, remote, 8, 100);
             run.awaitFinished(topic, RUN_BOUND, "all " + topic.total() + " records (three keys, 4 s of calls each)");
