@@ -237,7 +237,7 @@ class AsyncProcessor {
             }
             System.out.println("   (the seed's product: 3x at 1 ms, 5.5x at 2 ms)");
 
-            System.out.println("2. One slow call (1.5 s) among fast ones, one partition:");
+            System.out.println("2. One slow call (1.2 s) among fast ones, one partition:");
             slowCallDemo(cluster);
         });
         // Check your work: ./jbang grade 12
@@ -325,7 +325,7 @@ class AsyncProcessor {
         long slowOffset = 7;
         ConcurrentSkipListSet<Long> finished = new ConcurrentSkipListSet<>();
         RemoteService service = record -> {
-            Thread.sleep(record.offset() == slowOffset ? 1500 : 5);
+            Thread.sleep(record.offset() == slowOffset ? 1200 : 5);
             finished.add(record.offset());
         };
         AtomicBoolean stop = new AtomicBoolean();
