@@ -224,7 +224,7 @@ class LagBackpressure {
                 System.out.printf("Stage 2 and 3: %d ms of work per record, buffer of %d, max.poll.interval.ms %d; record #%d takes %d s%n",
                         WORK_PER_RECORD.toMillis(), BUFFER, MAX_POLL_INTERVAL.toMillis(), stallAt, STALL.toSeconds());
                 long start = System.nanoTime();
-                for (int second = 1; second <= 26; second++) {
+                for (int second = 1; second <= 21; second++) {
                     waitUntil(start, second, consuming);
                     if (second == 9) {
                         burst(producer, topic, 100, 400, 250);

@@ -25,6 +25,7 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringDeserializer;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
@@ -54,13 +55,19 @@ class Lab13LagBackpressureCheck extends LabCheck {
     /** Records per partition, per topic: none alike. */
     static final int[] RECORDS_A = {29, 18, 23};
     static final int[] RECORDS_B = {14, 9};
-    /** Records per transaction, per partition: a commit marker after each, so end offsets exceed the counts. */
+    /** Records per partition and transaction: a commit marker after each round, so end offsets exceed the counts. */
     static final int[] TXN_A = {4, 5, 3};
     static final int[] TXN_B = {6, 9};
     /** Records deleted from the front of A-2: its log start offset. */
     static final long DELETED_A2 = 7;
 
     private static Prepared prepared;
+
+    /** The slow consumer's run needs nothing from the lag checks: it starts at once, beside them. */
+    @BeforeAll
+    static void startSlowRunAhead() {
+        Lab13SlowRun.startAhead();
+    }
 
     /** What the checker knows about the prepared group: its commits, and each partition's offsets. */
     record Prepared(String group, String topicA, String topicB, Map<TopicPartition, Long> committed,
@@ -91,8 +98,7 @@ class Lab13LagBackpressureCheck extends LabCheck {
         config.put(ProducerConfig.TRANSACTIONAL_ID_CONFIG, uniqueName("lag-writer"));
         try (KafkaProducer<String, String> producer = new KafkaProducer<>(config)) {
             producer.initTransactions();
-            write(producer, topicA, RECORDS_A, TXN_A);
-            write(producer, topicB, RECORDS_B, TXN_B);
+            write(producer, topicA, topicB);
         }
         TopicPartition a0 = new TopicPartition(topicA, 0);
         TopicPartition a1 = new TopicPartition(topicA, 1);
@@ -126,16 +132,34 @@ class Lab13LagBackpressureCheck extends LabCheck {
         return prepared;
     }
 
-    private static void write(KafkaProducer<String, String> producer, String topic, int[] records, int[] perTransaction) {
-        for (int p = 0; p < records.length; p++) {
-            for (int first = 0; first < records[p]; first += perTransaction[p]) {
-                producer.beginTransaction();
-                for (int i = first; i < Math.min(records[p], first + perTransaction[p]); i++) {
-                    producer.send(new ProducerRecord<>(topic, p, "order-" + i, "value-" + i));
-                }
-                producer.commitTransaction();
+    /**
+     * Writes both topics in rounds, one transaction per round: each partition gets its next few
+     * records (its own number per round) and, with each commit, a marker that takes an offset.
+     */
+    private static void write(KafkaProducer<String, String> producer, String topicA, String topicB) {
+        for (int round = 0; ; round++) {
+            boolean more = false;
+            producer.beginTransaction();
+            more |= writeRound(producer, topicA, RECORDS_A, TXN_A, round);
+            more |= writeRound(producer, topicB, RECORDS_B, TXN_B, round);
+            producer.commitTransaction();
+            if (!more) {
+                return;
             }
         }
+    }
+
+    /** Sends this round's records of each partition; true if any partition has records left after it. */
+    private static boolean writeRound(KafkaProducer<String, String> producer, String topic, int[] records, int[] perRound, int round) {
+        boolean more = false;
+        for (int p = 0; p < records.length; p++) {
+            int first = round * perRound[p];
+            for (int i = first; i < Math.min(records[p], first + perRound[p]); i++) {
+                producer.send(new ProducerRecord<>(topic, p, "order-" + i, "value-" + i));
+            }
+            more |= first + perRound[p] < records[p];
+        }
+        return more;
     }
 
     static KafkaConsumer<String, String> plainConsumer() {
@@ -272,8 +296,9 @@ class Lab13LagBackpressureCheck extends LabCheck {
             run.rethrowFailure();
             return;
         }
-        StringBuilder message = new StringBuilder("The consumer lost its partitions while it worked: " + run.rebalanceHistory()
-                + ". The group evicts a member that does not call poll() for max.poll.interval.ms (" + Lab13SlowRun.MAX_POLL_INTERVAL_MS
+        StringBuilder message = new StringBuilder((run.rebalanceHistory().isEmpty() ? "The consumer left its group while it worked."
+                : "The consumer lost its partitions while it worked: " + run.rebalanceHistory() + ".")
+                + " The group evicts a member that does not call poll() for max.poll.interval.ms (" + Lab13SlowRun.MAX_POLL_INTERVAL_MS
                 + " ms here) and gives its partitions to another; here one record's work took " + Lab13SlowRun.STALL.toSeconds()
                 + " s, and the poll thread went " + seconds(run.longestGap()) + " s without calling poll().\n");
         if (run.handlerOnPollThread()) {

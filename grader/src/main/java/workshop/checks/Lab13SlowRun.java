@@ -64,13 +64,25 @@ final class Lab13SlowRun extends LabCheck {
         return BUFFER + MAX_POLL_RECORDS + 1;
     }
 
-    private static Lab13SlowRun run;
+    private static java.util.concurrent.CompletableFuture<Lab13SlowRun> ahead;
 
-    static synchronized Lab13SlowRun get() {
-        if (run == null) {
-            run = new Lab13SlowRun();
-            run.execute();
+    /** Starts the run on a thread of its own; {@link #get()} waits for it. */
+    static synchronized void startAhead() {
+        if (ahead == null) {
+            ahead = new java.util.concurrent.CompletableFuture<>();
+            Thread starter = new Thread(() -> {
+                Lab13SlowRun run = new Lab13SlowRun();
+                run.execute();
+                ahead.complete(run);
+            }, "lab13-slow-run");
+            starter.setDaemon(true);
+            starter.start();
         }
+    }
+
+    static Lab13SlowRun get() {
+        startAhead();
+        Lab13SlowRun run = ahead.join();
         if (run.checkerFailure != null) {
             throw new IllegalStateException("The checker could not run the slow consumer: " + run.checkerFailure, run.checkerFailure);
         }
@@ -174,7 +186,7 @@ final class Lab13SlowRun extends LabCheck {
                         }
                     });
             finalCommitted = committed;
-        } catch (Exception e) {
+        } catch (Exception | Error e) {
             checkerFailure = e;
         }
     }
@@ -339,6 +351,8 @@ final class Lab13SlowRun extends LabCheck {
                         inPoll = true;
                     } else if (name.equals("pause")) {
                         pauseCalls.incrementAndGet();
+                    } else if (name.equals("seek")) {
+                        givenBack((TopicPartition) args[0], args[1] instanceof OffsetAndMetadata om ? om.offset() : (Long) args[1]);
                     } else if (name.startsWith("commit")) {
                         checkCommit(real, name, args);
                     }
@@ -380,6 +394,11 @@ final class Lab13SlowRun extends LabCheck {
         }
     }
 
+    /** After seek(tp, offset), the records of tp from that offset on are no longer held: poll() returns them again. */
+    private void givenBack(TopicPartition tp, long offset) {
+        held.removeIf(id -> id.startsWith("p" + tp.partition() + "@") && Long.parseLong(id.substring(id.indexOf('@') + 1)) >= offset);
+    }
+
     /** A commit may only cover records the handler has finished: everything before the offset, per partition. */
     private void checkCommit(KafkaConsumer<String, String> real, String name, Object[] args) {
         if (commitAhead != null) {
@@ -413,10 +432,15 @@ final class Lab13SlowRun extends LabCheck {
     private Thread sampler() {
         Thread sampler = new Thread(() -> {
             try {
-                while (!stopping && blockedIn == null) {
+                while (!stopping) {
                     Thread.sleep(50);
                     Thread t = pollThread;
-                    if (t != null && !inPoll && lastPollExit != 0 && System.nanoTime() - lastPollExit > 1_000_000_000L) {
+                    long exit = lastPollExit;
+                    if (t != null && t.isAlive() && !inPoll && exit != 0) {
+                        // The gap so far: a poll thread that never polls again (it threw) still had this one.
+                        longestGap = Math.max(longestGap, (System.nanoTime() - exit) / 1_000_000);
+                    }
+                    if (blockedIn == null && t != null && !inPoll && exit != 0 && System.nanoTime() - exit > 1_000_000_000L) {
                         Thread.State state = t.getState();
                         if (state == Thread.State.WAITING || state == Thread.State.TIMED_WAITING || state == Thread.State.BLOCKED) {
                             blockedIn = waitingIn(t.getStackTrace());
@@ -449,8 +473,24 @@ final class Lab13SlowRun extends LabCheck {
 
     // ---- what the checks read ------------------------------------------------------------------
 
+    /**
+     * The member left its group: a rebalance callback said so, or the poll thread went longer
+     * than max.poll.interval.ms without polling (the consumer then leaves by itself, and a commit
+     * fails before the next poll rejoins).
+     */
     boolean evicted() {
-        return evicted;
+        return evicted || longestGap > MAX_POLL_INTERVAL_MS || kickedOut(failure);
+    }
+
+    private static boolean kickedOut(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t instanceof org.apache.kafka.clients.consumer.CommitFailedException
+                || t instanceof org.apache.kafka.common.errors.RebalanceInProgressException
+                || t instanceof org.apache.kafka.common.errors.FencedInstanceIdException) {
+                return true;
+            }
+        }
+        return false;
     }
 
     String rebalanceHistory() {
