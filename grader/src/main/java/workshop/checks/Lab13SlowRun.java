@@ -419,8 +419,8 @@ final class Lab13SlowRun extends LabCheck {
         offsets.forEach((tp, offset) -> {
             Long upTo = done.get(tp);
             if (upTo != null && offset > upTo) {
-                ahead.add("p" + tp.partition() + " at " + offset + " while the handler had finished it up to " + upTo
-                          + " (" + (offset - upTo) + " records not done)");
+                ahead.add("p" + tp.partition() + " at " + offset + ", while the handler had finished only its records before offset "
+                          + upTo + " (" + (offset - upTo) + " polled but not done)");
             }
         });
         if (!ahead.isEmpty()) {
