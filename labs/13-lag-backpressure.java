@@ -220,11 +220,11 @@ class LagBackpressure {
                     return null;
                 });
 
-                // 3. One chart line per second; more bursts at 9 s and 14 s; the stall comes on its own.
+                // 3. One chart line per second until the last burst is done; more bursts at 9 s and 14 s; the stall comes on its own.
                 System.out.printf("Stage 2 and 3: %d ms of work per record, buffer of %d, max.poll.interval.ms %d; record #%d takes %d s%n",
                         WORK_PER_RECORD.toMillis(), BUFFER, MAX_POLL_INTERVAL.toMillis(), stallAt, STALL.toSeconds());
                 long start = System.nanoTime();
-                for (int second = 1; second <= 21; second++) {
+                for (int second = 1; second <= 40; second++) {
                     waitUntil(start, second, consuming);
                     if (second == 9) {
                         burst(producer, topic, 100, 400, 250);
@@ -234,6 +234,9 @@ class LagBackpressure {
                     }
                     Map<TopicPartition, Long> lag = lag(admin, group, List.of(topic));
                     System.out.println(chartLine(second, lag, buffer.size(), handled.get(), second == 9 || second == 14));
+                    if (second > 14 && lag.values().stream().allMatch(l -> l == 0)) {
+                        break; // the last burst is done
+                    }
                 }
                 int rebalancesSeen = rebalances.get(); // before close(), which revokes the partitions on the way out
                 running.set(false);
