@@ -294,7 +294,7 @@ class LagBackpressure {
                     consuming.get();
                 } catch (ExecutionException e) {
                     if (e.getCause() instanceof RuntimeException runtime) {
-                        throw runtime; // an unfinished TODO, reported as such
+                        throw runtime; // an unfinished step, reported as the lab reports it
                     }
                     throw e;
                 }
