@@ -116,7 +116,7 @@ class Lab13LagBackpressureCheck extends LabCheck {
                 starts = new TreeMap<>(BY_PARTITION);
                 starts.putAll(reader.beginningOffsets(all, Duration.ofSeconds(30)));
             }
-            // A-0 half way, A-1 at its end (caught up), B-0 near the start; A-2 and B-1 never committed.
+            // A-0 a third of the way in, A-1 at its end (caught up), B-0 near the start; A-2 and B-1 never committed.
             Map<TopicPartition, Long> committed = new TreeMap<>(BY_PARTITION);
             committed.put(a0, 13L);
             committed.put(a1, ends.get(a1));
