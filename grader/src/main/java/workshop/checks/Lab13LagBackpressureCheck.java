@@ -391,7 +391,7 @@ class Lab13LagBackpressureCheck extends LabCheck {
         }
         if (run.commitBehindDuringStall() != null) {
             fail("While one record's work took " + Lab13SlowRun.STALL.toSeconds() + " s, the group's committed offsets stayed at "
-                 + show(run.commitBehindDuringStall()) + ", behind what the worker had finished before it (" + show(run.doneAtStall())
+                 + (run.commitBehindDuringStall().isEmpty() ? "nothing (no commit yet)" : show(run.commitBehindDuringStall())) + ", behind what the worker had finished before it (" + show(run.doneAtStall())
                  + "). Commit what the worker finished in the loop, every time round (worker.takeFinished()), so that the lag the "
                  + "group shows falls as the work gets done, not only at the end (TODO 2)");
         }
