@@ -195,13 +195,15 @@ class Lab13LagBackpressureCheck extends LabCheck {
         Map<TopicPartition, Long> lag = callLag(p);
         List<String> wrong = new ArrayList<>();
         List<TopicPartition> missing = new ArrayList<>();
+        List<String> reasons = new ArrayList<>();
         for (TopicPartition tp : p.committed().keySet()) {
             Long seen = lag.get(tp);
             if (seen == null) {
                 missing.add(tp);
             } else if (seen != p.truth(tp)) {
                 wrong.add(tp + ": " + seen + " instead of " + p.truth(tp) + " (end offset " + p.ends().get(tp) + " − committed "
-                          + p.committed().get(tp) + ")" + whyWrong(p, tp, seen));
+                          + p.committed().get(tp) + ")");
+                reasons.add(whyWrong(p, tp, seen));
             }
         }
         String asked = "lag(admin, \"" + p.group() + "\", [" + p.topicA() + ", " + p.topicB() + "])";
@@ -215,10 +217,18 @@ class Lab13LagBackpressureCheck extends LabCheck {
                  + "It returned: " + show(lag) + " (TODO 1)");
         }
         if (!wrong.isEmpty()) {
+            // One reason for all of them is said once; different ones stay beside their partition.
+            boolean oneReason = reasons.stream().distinct().count() == 1;
+            List<String> lines = new ArrayList<>();
+            for (int i = 0; i < wrong.size(); i++) {
+                lines.add(wrong.get(i) + (oneReason ? "" : reasons.get(i)));
+            }
+            String reason = oneReason && !reasons.get(0).isEmpty() ? "\n" + (wrong.size() > 1 ? "All of them" : "That value") + reasons.get(0) + "." : "";
             fail(asked + " got the lag of partitions with a commit wrong. The truth is the partition's end offset (the offset the "
                  + "next record written will get) minus the group's committed offset (the next record it will read):\n  "
-                 + String.join("\n  ", wrong) + "\n(the records were written in transactions, so each partition's offsets include "
-                 + "commit markers, and A-2 lost its first " + DELETED_A2 + " records to deleteRecords) (TODO 1)");
+                 + String.join("\n  ", lines) + reason + "\n(The records were written in transactions, so each partition's "
+                 + "offsets include commit markers, and " + p.topicA() + "-2 lost its first " + DELETED_A2 + " offsets to "
+                 + "deleteRecords.) (TODO 1)");
         }
     }
 
