@@ -65,7 +65,7 @@ class Lab14DedupCheck extends LabCheck {
     /** Copies of window ids never repeated before, after far more than WINDOW new ids: the store forgot them. */
     static final int[][] OUTSIDE = {{135, 5}, {140, 40}, {159, 60}};
     /** Ids whose first delivery the handler fails, once. */
-    static final Set<String> FAIL_ONCE = Set.of("order-5", "order-18", "order-26", "order-45", "order-61");
+    static final List<String> FAIL_ONCE = List.of("order-5", "order-18", "order-26", "order-45", "order-61");
     static final String[] PAYLOADS = {"{\"item\":\"book\",\"qty\":1}", "{\"item\":\"pen\",\"qty\":3}",
                                       "{\"item\":\"lamp\",\"qty\":1}", "{\"item\":\"mug\",\"qty\":2}"};
     static final Duration READ_BOUND = Duration.ofSeconds(15);
@@ -117,10 +117,11 @@ class Lab14DedupCheck extends LabCheck {
     void eachIdAppliedOnce() {
         topics();
         Set<String> seen = store(ROOMY);
-        Run run = consume(orders, seen, ROOMY, Lab14DedupCheck::hasId, Set.of());
+        Run run = consume(orders, seen, ROOMY, Lab14DedupCheck::hasId, List.of());
         Map<String, List<String>> planned = idsIn(run.delivered);
-        List<String> missing = planned.keySet().stream().filter(id -> !run.applied.containsKey(id)).toList();
-        List<String> twice = run.applied.entrySet().stream().filter(e -> e.getValue().size() > 1).map(Map.Entry::getKey).toList();
+        List<String> missing = planned.keySet().stream().filter(id -> !run.applied.containsKey(id)).sorted(BY_NUMBER).toList();
+        List<String> twice = run.applied.entrySet().stream().filter(e -> e.getValue().size() > 1).map(Map.Entry::getKey)
+                .sorted(BY_NUMBER).toList();
         if (!missing.isEmpty() || !twice.isEmpty()) {
             StringBuilder message = new StringBuilder("With a store of " + ROOMY + " ids (more than the topic holds, so every copy "
                     + "is inside its window), the checker read " + run.delivered.size() + " records of " + planned.size()
@@ -151,7 +152,7 @@ class Lab14DedupCheck extends LabCheck {
     void theWindowIsTheStoresCapacity() {
         topics();
         Set<String> seen = store(WINDOW);
-        Run run = consume(window, seen, WINDOW, Lab14DedupCheck::hasId, Set.of());
+        Run run = consume(window, seen, WINDOW, Lab14DedupCheck::hasId, List.of());
         if (run.largest > WINDOW) {
             fail("The store from seenIds(" + WINDOW + ") held " + run.largest + " ids after applyOnce had been called for "
                  + run.largestAt + ": it must never hold more than its capacity (TODO 1, or TODO 2 if applyOnce adds more than "
@@ -207,10 +208,11 @@ class Lab14DedupCheck extends LabCheck {
             if (applied.size() != 1) {
                 String failedAt = run.failedAt.getOrDefault(id, "?");
                 String next = run.afterFailure.getOrDefault(id, "");
-                String skipped = next.isEmpty() ? "" : ", and when it came again, " + next;
-                fail("The handler threw on " + id + " at " + failedAt + " (a failure the checker injected); the exception "
-                     + "escaped applyOnce, and the checker's loop sought back to that offset and polled again, as a "
-                     + "retrying consumer does" + skipped + ". In the end " + id + " was applied " + times(applied.size()) + "."
+                String again = next.isEmpty() ? "" : "; when " + id + " came again, " + next;
+                fail("The handler threw on " + id + " at " + failedAt + " (a failure the checker injected). The exception "
+                     + "escaped applyOnce, so the checker's loop sought back to that offset and polled again, as a retrying "
+                     + "consumer does" + again + ". In the end " + id + " was "
+                     + (applied.isEmpty() ? "never applied." : "applied " + times(applied.size()) + ".")
                      + (applied.isEmpty() && next.contains("skipped")
                         ? " Its id was marked seen before the work succeeded: remember an id only after handler.handle "
                           + "returned (TODO 2)" : " (TODO 2)"));
@@ -231,7 +233,7 @@ class Lab14DedupCheck extends LabCheck {
     void aRecordWithoutAnIdIsApplied() {
         topics();
         Set<String> seen = store(ROOMY);
-        Run run = consume(orders, seen, ROOMY, record -> true, Set.of());
+        Run run = consume(orders, seen, ROOMY, record -> true, List.of());
         List<String> noId = run.delivered.stream().filter(r -> !hasId(r)).map(Lab14DedupCheck::at).toList();
         List<String> applied = run.appliedWithoutId;
         if (applied.size() != noId.size()) {
@@ -363,7 +365,7 @@ class Lab14DedupCheck extends LabCheck {
      * seeks back to that record and stops the partition's batch there, so the next poll brings it again.
      */
     private static Run consume(String topic, Set<String> seen, int capacity, Predicate<ConsumerRecord<String, String>> feed,
-                               Set<String> failOnce) {
+                               Collection<String> failOnce) {
         Run run = new Run();
         Set<String> failed = new LinkedHashSet<>();
         int[] calls = {0};
@@ -430,7 +432,7 @@ class Lab14DedupCheck extends LabCheck {
                         }
                         boolean handled = calls[0] > before;
                         if (threw[0]) {
-                            run.swallowed.add(at(record) + " (" + id + ")");
+                            run.swallowed.add(id + " at " + at(record));
                         }
                         if (pending != null) {
                             run.afterFailure.put(pending, handled ? "it was handed to the handler again"
@@ -459,7 +461,8 @@ class Lab14DedupCheck extends LabCheck {
 
     private static String forgotTooSoon(int capacity, int i, int k, int size, int dropped, Set<String> seen, List<String> ids) {
         String seenNow = "After adding " + (i + 1) + " different ids to seenIds(" + capacity + "), it no longer knows " + ids.get(k)
-                         + ", added only " + (i - k) + " ids before the last; it holds " + size + ". ";
+                         + (k == i ? ", the id it was just given" : ", though only " + (i - k) + (i - k == 1 ? " id" : " ids")
+                         + " came after it") + "; it holds " + size + ". ";
         boolean keepsOldest = i >= capacity && seen.contains(ids.get(0));
         if (keepsOldest) {
             return seenNow + "It still knows " + ids.get(0) + ", the first id: when full, it drops or refuses the NEWEST ids. "
@@ -485,7 +488,8 @@ class Lab14DedupCheck extends LabCheck {
         List<String> lines = new ArrayList<>();
         for (String id : missing.stream().limit(3).toList()) {
             ConsumerRecord<String, String> r = firstCopy.get(id);
-            String shares = "";
+            String sameKey = null;
+            String samePayload = null;
             for (ConsumerRecord<String, String> other : run.delivered) {
                 if (other == r) {
                     break;
@@ -494,15 +498,16 @@ class Lab14DedupCheck extends LabCheck {
                 if (otherId.equals(id) || !run.applied.containsKey(otherId)) {
                     continue;
                 }
-                if (other.key().equals(r.key())) {
-                    shares = " (the same key, " + r.key() + ", as " + otherId + ", applied before it)";
-                    break;
+                if (sameKey == null && other.key().equals(r.key())) {
+                    sameKey = "the same key, " + r.key() + ", as " + otherId;
                 }
-                if (other.value().equals(r.value())) {
-                    shares = " (the same payload, " + r.value() + ", as " + otherId + ", applied before it)";
-                    break;
+                if (samePayload == null && other.value().equals(r.value())) {
+                    samePayload = "the same payload, " + r.value() + ", as " + otherId;
                 }
             }
+            String shares = sameKey == null && samePayload == null ? ""
+                    : " (" + (sameKey == null ? samePayload : samePayload == null ? sameKey : sameKey + "; " + samePayload)
+                      + ", applied before it)";
             lines.add(id + " at " + at(r) + shares);
         }
         return String.join("; ", lines);
@@ -582,6 +587,9 @@ class Lab14DedupCheck extends LabCheck {
         delivered.stream().filter(Lab14DedupCheck::hasId).forEach(r -> ids.computeIfAbsent(idOf(r), k -> new ArrayList<>()).add(at(r)));
         return ids;
     }
+
+    /** Ids in the order of their number: the order the checker wrote them, whatever the order of delivery. */
+    static final java.util.Comparator<String> BY_NUMBER = java.util.Comparator.comparingInt(id -> Integer.parseInt(id.replaceAll("\\D", "")));
 
     private static String at(ConsumerRecord<?, ?> record) {
         return record.partition() + "@" + record.offset();
