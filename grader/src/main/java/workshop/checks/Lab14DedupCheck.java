@@ -26,6 +26,7 @@ import org.apache.kafka.common.serialization.StringDeserializer;
 import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 
 import workshop.RecordHandler;
 import workshop.check.LabCheck;
@@ -113,6 +114,7 @@ class Lab14DedupCheck extends LabCheck {
 
     @Test
     @Order(2)
+    @Timeout(45) // the first check on the broker also creates and fills the topics
     @DisplayName("each message id is applied once, whatever offset or partition its copies land on")
     void eachIdAppliedOnce() {
         topics();
