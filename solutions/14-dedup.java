@@ -102,8 +102,6 @@ class Dedup {
         config.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
         // The demo reads its own fresh topic from the start, with no group and no commits.
         config.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-        // A few records per poll, so that the retry demo's batch holds records after the failing one.
-        config.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, 20);
         return config;
     }
 
@@ -145,6 +143,8 @@ class Dedup {
                 try {
                     applyOnce(record, seen, handler);
                 } catch (Exception e) {
+                    // A record that fails every time would come back here forever: count the attempts,
+                    // and after a few, send it to a dead-letter topic and move on.
                     consumer.seek(partition, record.offset());
                     break; // nothing after the failed record runs before it
                 }
