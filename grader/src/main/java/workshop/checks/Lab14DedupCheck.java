@@ -248,7 +248,9 @@ class Lab14DedupCheck extends LabCheck {
                  + (applied.size() == 1 ? "was" : "were") + " applied (skipped: " + first(skipped) + "). "
                  + (applied.isEmpty()
                     ? "Dropping a record because it carries no id loses it for good."
-                    : "Records with no id are not copies of each other: a missing id is not an id (null equals null).")
+                    : applied.size() == 1
+                    ? "Records with no id are not copies of each other: a missing id is not an id (null equals null)."
+                    : "Records with no id are not copies of each other, even when their keys and payloads are equal.")
                  + " With no id there is no way to tell a repeat: apply such a record, as a consumer without a store would "
                  + "(TODO 2)");
         }
