@@ -61,7 +61,11 @@ class Lab14DedupCheck extends LabCheck {
     /** The window topic's store: small, so the topic passes through it four times. */
     static final int WINDOW = 40;
     static final int WINDOW_IDS = 160;
-    /** Copies of window ids that must be skipped: {after id, copy of id}; at most WINDOW - 1 new ids since the first. */
+    /**
+     * Copies of window ids that must be skipped: {after id, copy of id}; at most WINDOW - 1 new ids since the first.
+     * No OUTSIDE copy lies between one of these and its original: a forgotten id that comes back enters the store
+     * again, as a new id, and would push the original out.
+     */
     static final int[][] INSIDE = {{10, 10}, {30, 23}, {50, 11}, {70, 50}, {90, 51}, {110, 100}, {130, 91}, {150, 149}};
     /** Copies of window ids never repeated before, after far more than WINDOW new ids: the store forgot them. */
     static final int[][] OUTSIDE = {{135, 5}, {140, 40}, {159, 60}};
