@@ -25,6 +25,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
@@ -133,12 +134,22 @@ class AsyncService {
         return config;
     }
 
+    /** The first exception that escaped handleOrder (a bug, or an unfinished TODO). */
+    static final AtomicReference<RuntimeException> HANDLER_THREW = new AtomicReference<>();
+
     /** The server: POST /orders goes to handleOrder on one of {@code serverThreads}. */
     static HttpServer startServer(InetSocketAddress address, Producer<String, String> producer, String topic,
                                   java.util.concurrent.Executor serverThreads) throws IOException {
         // A burst of clients connects at once: let the kernel queue them rather than drop them.
         HttpServer server = HttpServer.create(address, 1024);
-        server.createContext("/orders", exchange -> handleOrder(exchange, producer, topic));
+        server.createContext("/orders", exchange -> {
+            try {
+                handleOrder(exchange, producer, topic);
+            } catch (RuntimeException e) {
+                HANDLER_THREW.compareAndSet(null, e); // for main to report
+                respond(exchange, 500, "internal error\n"); // a bug in the service: the client still gets an answer
+            }
+        });
         server.setExecutor(serverThreads);
         server.start();
         return server;
@@ -230,61 +241,78 @@ class AsyncService {
     }
 
     public static void main(String[] args) {
-        // The JDK server sends headers and body in two writes: without TCP_NODELAY, Nagle's algorithm holds the
-        // second one until the client's delayed ACK, 40 ms later. Set before the first server starts.
+        // The JDK server writes headers and body apart: without TCP_NODELAY, Nagle's algorithm holds the body
+        // until the client's delayed ACK, 40 ms later, on every answer. Set before the first server starts.
         System.setProperty("sun.net.httpserver.nodelay", "true");
         Workshop.run("15-async-service", args, cluster -> {
             String topic = TOPIC + "-" + System.currentTimeMillis(); // a fresh topic: the counts are this run's
             cluster.ensureTopic(topic, 3);
             Properties config = producerConfig(cluster.bootstrapServers());
             config.putAll(cluster.clientConfig());
-            HttpClient client = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+            HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(5)).build();
             ExecutorService twoThreads = Executors.newFixedThreadPool(2);
             Map<String, Integer> done = new ConcurrentHashMap<>();
             AtomicBoolean stop = new AtomicBoolean();
+            AtomicReference<Exception> workerFailed = new AtomicReference<>();
             try (Producer<String, String> producer = new KafkaProducer<>(config)) {
                 // 1. The service, on two threads.
                 HttpServer server = startServer(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), producer, topic, twoThreads);
                 URI orders = URI.create("http://127.0.0.1:" + server.getAddress().getPort() + "/orders");
-                System.out.println("1. POST /orders on " + orders.getAuthority() + ", two server threads:");
+                System.out.println("1. POST /orders, two server threads:");
                 for (String body : List.of("id=o-1&item=book&qty=2", "id=o-2&item=lamp&qty=1", "item=book&qty=two")) {
-                    HttpResponse<String> answer = client.send(post(orders, body), HttpResponse.BodyHandlers.ofString());
-                    System.out.printf("   %-24s → %d %s", body, answer.statusCode(), answer.body());
+                    show(body, client.send(post(orders, body), HttpResponse.BodyHandlers.ofString()));
                 }
                 // 2. The worker, on a thread of its own: the slow part, one order after the other.
-                Thread worker = startWorker(cluster, topic, done, stop);
-                // 3. 200 concurrent requests, three ways.
-                System.out.printf("%n3. 200 concurrent requests (after a first wave that is not counted), the work takes %d ms:%n", WORK_MS);
-                System.out.println("   handler                             p50       p95       p99");
-                ExecutorService eight = Executors.newFixedThreadPool(8);
-                ExecutorService twoHundred = Executors.newFixedThreadPool(200);
+                startWorker(cluster, topic, done, stop, workerFailed);
+                long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+                while (done.size() < 2 && workerFailed.get() == null && System.nanoTime() < deadline) {
+                    Thread.sleep(20); // the demo waits for its two orders; a checker would use a bounded await
+                }
+                if (workerFailed.get() != null) {
+                    throw workerFailed.get();
+                }
+                // 3. The same orders, answered with the work inside the request, then by this service.
+                System.out.printf("%n3. Time to answer, as the client sees it (the work takes %d ms):%n", WORK_MS);
+                System.out.println("                                             p50        p95        p99");
+                ExecutorService manyThreads = Executors.newFixedThreadPool(200);
                 try {
-                    report("inline work, 8 server threads", benchmark(client, startInline(eight)));
-                    report("inline work, 200 server threads", benchmark(client, startInline(twoHundred)));
-                    report("async (this lab), 2 server threads", benchmark(client, orders));
+                    URI inline = startInline(twoThreads);
+                    report("one at a time, inline work", oneAtATime(client, inline, 30));
+                    report("one at a time, async", oneAtATime(client, orders, 30));
+                    report("200 at once, inline work, 200 threads", atOnce(client, startInline(manyThreads)));
+                    report("200 at once, async, 2 threads", atOnce(client, orders));
                 } finally {
-                    eight.shutdownNow();
-                    twoHundred.shutdownNow();
+                    manyThreads.shutdownNow();
                 }
                 System.out.println("   The seed: \"reducing the response time from 100ms to 10ms\".");
-                System.out.printf("   Meanwhile the worker has done %d orders (at %d ms each it is behind: the topic holds the rest).%n",
+                System.out.printf("   Inline on 2 threads, 200 at once would take 200 x %d ms / 2 = %.0f s for the last answer.%n",
+                        WORK_MS, 200 * WORK_MS / 2 / 1000.0);
+                System.out.printf("   Meanwhile the worker did %d orders, %d ms each: the topic holds the rest, not a waiting client.%n",
                         done.size(), WORK_MS);
                 server.stop(0);
-                // 1 again: the producer is closed (a service shutting down), so the publish fails.
+                // 1 again: the producer is closed, as in a service shutting down, so the publish fails.
                 producer.close(Duration.ofSeconds(5));
                 HttpServer closed = startServer(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), producer, topic, twoThreads);
-                HttpResponse<String> answer = client.send(post(URI.create("http://127.0.0.1:" + closed.getAddress().getPort() + "/orders"),
-                        "id=o-3&item=book&qty=1"), HttpResponse.BodyHandlers.ofString());
-                System.out.printf("%n   with the producer closed: %d %s", answer.statusCode(), answer.body());
+                System.out.println("\n1. Once more, with the producer closed:");
+                show("id=o-3&item=book&qty=1", client.send(post(URI.create("http://127.0.0.1:" + closed.getAddress().getPort() + "/orders"),
+                        "id=o-3&item=book&qty=1"), HttpResponse.BodyHandlers.ofString()));
                 closed.stop(0);
             } finally {
                 stop.set(true);
                 twoThreads.shutdownNow();
             }
             long twice = done.values().stream().filter(n -> n > 1).count();
-            System.out.printf("2. The worker stopped after %d orders, none twice: %s%n", done.size(), twice == 0);
+            System.out.printf("%n2. The worker stopped after %d orders; done twice: %d%n", done.size(), twice);
         });
         // Check your work: ./jbang grade 15
+    }
+
+    static void show(String body, HttpResponse<String> answer) throws Exception {
+        RuntimeException unfinished = HANDLER_THREW.get();
+        if (unfinished != null) {
+            throw unfinished; // an unfinished TODO in the handler: Workshop.run says which
+        }
+        System.out.printf("   %-24s → %d %s", body, answer.statusCode(), answer.body());
     }
 
     /** Starts a server whose handler does the work inside the request; returns its /orders address. */
@@ -296,25 +324,23 @@ class AsyncService {
         return URI.create("http://127.0.0.1:" + server.getAddress().getPort() + "/orders");
     }
 
-    static Thread startWorker(Cluster cluster, String topic, Map<String, Integer> done, AtomicBoolean stop) {
+    static void startWorker(Cluster cluster, String topic, Map<String, Integer> done, AtomicBoolean stop, AtomicReference<Exception> failed) {
         Properties config = consumerConfig(cluster.bootstrapServers(), "order-workers-" + System.nanoTime());
         config.putAll(cluster.clientConfig());
         Thread worker = new Thread(() -> {
             try (Consumer<String, String> consumer = new KafkaConsumer<>(config)) {
                 runWorker(consumer, topic, record -> {
                     fulfil(Order.parse(record.value()));
-                    done.merge(record.key(), 1, Integer::sum);
-                    if (done.size() <= 2 && record.key().length() <= 3) { // the two orders of stage 1
-                        System.out.printf("2. worker: fulfilled %s from partition %d, offset %d%n", record.key(), record.partition(), record.offset());
+                    if (done.merge(record.key(), 1, Integer::sum) == 1 && done.size() <= 2) {
+                        System.out.printf("2. worker: fulfilled %s (partition %d, offset %d)%n", record.key(), record.partition(), record.offset());
                     }
                 }, stop);
             } catch (Exception e) {
-                System.out.println("   the worker stopped: " + e);
+                failed.set(e);
             }
         }, "order-worker");
         worker.setDaemon(true);
         worker.start();
-        return worker;
     }
 
     static HttpRequest post(URI uri, String body) {
@@ -323,8 +349,22 @@ class AsyncService {
 
     static final AtomicInteger NEXT_ORDER = new AtomicInteger(100);
 
-    /** A first wave to open connections and warm up, then 200 requests at once; returns their times in ms, sorted. */
-    static double[] benchmark(HttpClient client, URI uri) {
+    /** Requests one after the other: each answer's time in ms, sorted. */
+    static double[] oneAtATime(HttpClient client, URI uri, int requests) throws Exception {
+        double[] millis = new double[requests];
+        client.send(post(uri, "id=o-" + NEXT_ORDER.incrementAndGet() + "&item=book&qty=1"), HttpResponse.BodyHandlers.ofString());
+        for (int i = 0; i < requests; i++) {
+            HttpRequest request = post(uri, "id=o-" + NEXT_ORDER.incrementAndGet() + "&item=book&qty=1");
+            long start = System.nanoTime();
+            client.send(request, HttpResponse.BodyHandlers.ofString());
+            millis[i] = (System.nanoTime() - start) / 1e6;
+        }
+        Arrays.sort(millis);
+        return millis;
+    }
+
+    /** A first wave of 200 to open connections and warm up, then 200 requests at once: their times in ms, sorted. */
+    static double[] atOnce(HttpClient client, URI uri) {
         wave(client, uri, 200);
         double[] millis = wave(client, uri, 200);
         Arrays.sort(millis);
@@ -343,7 +383,7 @@ class AsyncService {
     }
 
     static void report(String handler, double[] sorted) {
-        System.out.printf("   %-34s %6.1f ms %6.1f ms %6.1f ms%n", handler, at(sorted, 50), at(sorted, 95), at(sorted, 99));
+        System.out.printf("   %-38s %7.1f ms %7.1f ms %7.1f ms%n", handler, at(sorted, 50), at(sorted, 95), at(sorted, 99));
     }
 
     static double at(double[] sorted, int percentile) {

@@ -344,7 +344,6 @@ class Lab15AsyncServiceCheck extends LabCheck {
                     requireNothingThrown(server, "an order", "TODO 2");
                     next.requireAll202("a measured wave");
                     measured = round == 1 || next.p(99) < measured.p(99) ? next : measured;
-                    debug(next);
                 }
             }
             if (measured.p(99) > P99_BOUND_MS) {
@@ -429,13 +428,6 @@ class Lab15AsyncServiceCheck extends LabCheck {
 
     private static double[] sorted(List<double[]> times, int column) {
         return times.stream().mapToDouble(t -> t[column]).sorted().toArray();
-    }
-
-    static void debug(Wave w) {
-        try {
-            java.nio.file.Files.writeString(java.nio.file.Path.of("/tmp/lab15-stats.txt"), String.format("service p50 %.1f p95 %.1f p99 %.1f max %.1f | held p50 %.2f p99 %.2f | late p50 %.2f p99 %.2f | client p50 %.1f p99 %.1f%n",
-                w.p(50), w.p(95), w.p(99), w.p(100), w.held(50), w.held(99), w.late(50), w.late(99), w.client(50), w.client(99)), java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
-        } catch (Exception e) { }
     }
 
     static double at(double[] sorted, int percentile) {
