@@ -72,7 +72,9 @@ class Lab15AsyncServiceCheck extends LabCheck {
     /** Every request of a check is answered within this, or counts as never answered. */
     static final Duration REQUEST_BOUND = Duration.ofSeconds(10);
     /** How long a free server takes to hand 20 requests to send(): well under a second; a blocked one never does. */
-    static final Duration DISPATCH_BOUND = Duration.ofSeconds(8);
+    static final Duration DISPATCH_BOUND = Duration.ofSeconds(5);
+    /** A failed send calls back after one round trip; a right answer comes in milliseconds. */
+    static final Duration FAILURE_BOUND = Duration.ofSeconds(5);
     static final Pattern ACCEPTED = Pattern.compile("accepted (\\S+) at (.+)-(\\d+)@(\\d+)\\s*");
 
     private static KafkaProducer<String, String> kafka;
@@ -96,11 +98,31 @@ class Lab15AsyncServiceCheck extends LabCheck {
         }
     }
 
+    /** A fresh topic of 3 partitions, ready for the lab's sends. */
+    private static String ordersTopic() throws Exception {
+        String topic = uniqueName("orders");
+        createTopicsAndWait(Map.of(topic, 3));
+        prime(kafka, topic);
+        return topic;
+    }
+
+    /**
+     * One record per partition, each acknowledged before the next is sent: the producer's first write to a
+     * partition it has never written is then alone in flight. (An idempotent producer's first batch to a just
+     * created partition can be refused as not ready while its next batch is taken; the broker then never takes
+     * the first one, whose sequence number is now behind, and its send hangs until delivery.timeout.ms.)
+     */
+    private static void prime(org.apache.kafka.clients.producer.Producer<String, String> producer, String topic) throws Exception {
+        for (int p = 0; p < 3; p++) {
+            String id = PRIMER + "-" + p;
+            producer.send(new ProducerRecord<>(topic, p, id, "id=" + id + "&item=none&qty=1")).get(30, TimeUnit.SECONDS);
+        }
+    }
+
+    static final String PRIMER = "primer";
+
     private static Lab15OrderProducer producerFor(String topic) {
-        Lab15OrderProducer producer = new Lab15OrderProducer(kafka, sink);
-        // The checker's topics are known before the lab sends: no send waits for metadata.
-        kafka.partitionsFor(topic);
-        return producer;
+        return new Lab15OrderProducer(kafka, sink);
     }
 
     private static String order(String id) {
@@ -113,7 +135,7 @@ class Lab15AsyncServiceCheck extends LabCheck {
     @Order(1)
     @DisplayName("a malformed order answers 400 and publishes nothing")
     void malformedOrdersAnswer400() throws Exception {
-        String topic = createTopic("orders", 3);
+        String topic = ordersTopic();
         Lab15OrderProducer producer = producerFor(topic);
         List<String> malformed = List.of("", "hello", "id=m-1&item=book", "id=m-2&item=book&qty=two", "id=&item=book&qty=1",
                 "id=m-3&item=book&qty=0", "id=m-4&item=book&qty=1&id=m-5");
@@ -147,7 +169,7 @@ class Lab15AsyncServiceCheck extends LabCheck {
     @Timeout(60)
     @DisplayName("with Kafka's acknowledgements held back, no answer comes and the two server threads stay free; then each order answers 202 with its partition and offset")
     void answers202OnlyAfterTheAck() throws Exception {
-        String topic = createTopic("orders", 3);
+        String topic = ordersTopic();
         Lab15OrderProducer producer = producerFor(topic);
         List<String> ids = new ArrayList<>();
         for (int i = 1; i <= HELD; i++) {
@@ -260,7 +282,7 @@ class Lab15AsyncServiceCheck extends LabCheck {
     @Timeout(60)
     @DisplayName("a failed publish answers 503, never 202 or 500, whether the callback reports it or send() throws")
     void failedPublishAnswers503() throws Exception {
-        String topic = createTopic("orders", 3);
+        String topic = ordersTopic();
         Lab15OrderProducer producer = producerFor(topic);
         List<String> ids = List.of("f-1", "f-2", "f-3", "f-4", "f-5", "f-6", "f-7");
         Set<String> failAsync = Set.of("f-2", "f-5");
@@ -268,7 +290,7 @@ class Lab15AsyncServiceCheck extends LabCheck {
         producer.failAsync(failAsync);
         producer.failThrowing(failThrowing);
         try (Lab15Server server = new Lab15Server(lab(), producer, topic)) {
-            List<Lab15Server.Answer> answers = Lab15Server.all(server.post(ids.stream().map(Lab15AsyncServiceCheck::order).toList(), REQUEST_BOUND));
+            List<Lab15Server.Answer> answers = Lab15Server.all(server.post(ids.stream().map(Lab15AsyncServiceCheck::order).toList(), FAILURE_BOUND));
             // The async failures first: the callback's branch, which every answer has.
             List<String> order = new ArrayList<>(failAsync.stream().sorted().toList());
             order.addAll(failThrowing);
@@ -302,7 +324,7 @@ class Lab15AsyncServiceCheck extends LabCheck {
                      + answer.failure() + "). Catch what send() throws and answer 503 (TODO 2)\n" + LearnerMessages.describe(escaped));
             }
             requireNothingThrown(server, "an order whose publish failed", "TODO 2");
-            fail("For the order " + id + ", " + how + "; the client got no answer within " + REQUEST_BOUND.toSeconds() + " s ("
+            fail("For the order " + id + ", " + how + "; the client got no answer within " + FAILURE_BOUND.toSeconds() + " s ("
                  + answer.failure() + "). Every request needs an answer: on a failure, respond(exchange, 503, ...) (TODO 2)");
         }
         String seen = answer.status() + " " + answer.text().strip();
@@ -323,7 +345,7 @@ class Lab15AsyncServiceCheck extends LabCheck {
     @Timeout(90)
     @DisplayName("200 concurrent requests on two server threads, while the work takes 100 ms: p99 is at most 20 ms")
     void latencyUnderLoad() throws Exception {
-        String topic = createTopic("orders", 3);
+        String topic = ordersTopic();
         Lab15OrderProducer producer = producerFor(topic);
         AtomicBoolean stop = new AtomicBoolean();
         // The worker does its 100 ms per order meanwhile, as it would in production (checked on its own in the next check).
@@ -449,10 +471,12 @@ class Lab15AsyncServiceCheck extends LabCheck {
     @Timeout(75)
     @DisplayName("the worker does each order's work exactly once, and commits only what is done")
     void workerProcessesEachOrderOnce() throws Exception {
-        String topic = createTopic("orders", 3);
+        String topic = uniqueName("orders");
+        createTopicsAndWait(Map.of(topic, 3));
         String group = uniqueName("workers");
         List<String> ids = new ArrayList<>();
         try (KafkaProducer<String, String> producer = newProducer()) {
+            prime(producer, topic);
             for (int i = 1; i <= WORKER_ORDERS; i++) {
                 ids.add("o-" + i);
                 producer.send(new ProducerRecord<>(topic, "o-" + i, order("o-" + i)));
@@ -472,7 +496,7 @@ class Lab15AsyncServiceCheck extends LabCheck {
         Thread worker = startWorker(topic, group, work, stop, threw, finished, commitsAhead);
         try {
             await().atMost(WORKER_BOUND).pollInterval(Duration.ofMillis(20))
-                    .until(() -> done.size() >= WORKER_ORDERS || threw.get() != null || !worker.isAlive());
+                    .until(() -> ids.stream().allMatch(done::containsKey) || threw.get() != null || !worker.isAlive());
         } catch (ConditionTimeoutException e) {
             // said below, with what was done
         }
@@ -482,12 +506,12 @@ class Lab15AsyncServiceCheck extends LabCheck {
             rethrow(threw.get());
         }
         if (worker.isAlive()) {
-            fail("runWorker did not return within 10 s of stop being set, having done " + done.size() + " of " + WORKER_ORDERS
+            fail("runWorker did not return within 10 s of stop being set, having done " + ids.stream().filter(done::containsKey).count() + " of " + WORKER_ORDERS
                  + " orders. Check stop on every round of the loop and poll with a short timeout (TODO 3)");
         }
         List<String> missing = ids.stream().filter(id -> !done.containsKey(id)).toList();
         if (!missing.isEmpty()) {
-            fail("Of " + WORKER_ORDERS + " orders on the topic, the worker did the work of " + done.size() + " in "
+            fail("Of " + WORKER_ORDERS + " orders on the topic, the worker did the work of " + (WORKER_ORDERS - missing.size()) + " in "
                  + WORKER_BOUND.toSeconds() + " s; never: " + missing + ". Poll, and hand every record to work.handle (TODO 3)");
         }
         List<String> twice = done.entrySet().stream().filter(e -> e.getValue() > 1).map(e -> e.getKey() + " " + e.getValue() + " times")
@@ -500,11 +524,12 @@ class Lab15AsyncServiceCheck extends LabCheck {
         }
         Map<Integer, Long> committed = committed(group, topic);
         Map<Integer, Long> ends = ends(topic);
-        assertThat(committed)
-                .as("After the worker stopped, its group's committed offsets are %s, the ends of the partitions %s: a worker that "
-                    + "restarts would do the orders in between again. %s (TODO 3)", committed, ends,
-                        committed.isEmpty() ? "Nothing was committed: commit after the work" : "Commit the offset after the last record done")
-                .isEqualTo(ends);
+        if (!committed.equals(ends)) {
+            fail("After the worker stopped, its group's committed offsets are " + committed + ", the ends of the partitions "
+                 + ends + ": a worker that restarts would do the orders in between again. "
+                 + (committed.isEmpty() ? "Nothing was committed: commit after the work" : "Commit the offset after the last record done")
+                 + " (TODO 3)");
+        }
     }
 
     private static Map<Integer, Long> committed(String group, String topic) throws Exception {

@@ -105,7 +105,7 @@ final class Lab15OrderProducer extends ForwardingProducer<String, String> {
     public Future<RecordMetadata> send(ProducerRecord<String, String> record, Callback callback) {
         sends.incrementAndGet();
         sent.add(record);
-        String key = record.key();
+        String key = orderId(record);
         if (key != null && failThrowing.contains(key)) {
             throw new IllegalStateException("Cannot perform operation after producer has been closed (" + FAILED_ON_PURPOSE + ")");
         }
@@ -140,6 +140,19 @@ final class Lab15OrderProducer extends ForwardingProducer<String, String> {
                 callback.onCompletion(meta, exception);
             }
         });
+    }
+
+    /** The order id in the record's value (id=...), else its key: acknowledgements are matched to orders by it. */
+    static String orderId(ProducerRecord<String, String> record) {
+        String value = record.value();
+        if (value != null) {
+            for (String pair : value.split("&")) {
+                if (pair.startsWith("id=")) {
+                    return pair.substring(3);
+                }
+            }
+        }
+        return record.key();
     }
 
     private void awaitGate(CountDownLatch heldBy) {
