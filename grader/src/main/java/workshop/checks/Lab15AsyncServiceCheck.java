@@ -133,6 +133,7 @@ class Lab15AsyncServiceCheck extends LabCheck {
 
     @Test
     @Order(1)
+    @Timeout(60)
     @DisplayName("a malformed order answers 400 and publishes nothing")
     void malformedOrdersAnswer400() throws Exception {
         String topic = ordersTopic();
@@ -189,13 +190,14 @@ class Lab15AsyncServiceCheck extends LabCheck {
                     blockedServer(server, producer);
                 }
                 requireNothingThrown(server, "an order", "TODO 2");
-                List<Lab15Server.Answer> early = pending.stream().filter(CompletableFuture::isDone).map(CompletableFuture::join)
-                        .filter(Lab15Server.Answer::answered).toList();
+                // What the lab did, as the server saw it: an answer on its way to the client counts already.
+                List<Lab15Server.Seen> early = java.util.stream.IntStream.rangeClosed(1, HELD).mapToObj(server::seen)
+                        .filter(s -> s != null && s.status != 0).toList();
                 if (!early.isEmpty()) {
-                    Lab15Server.Answer first = early.get(0);
+                    Lab15Server.Seen first = early.get(0);
                     fail(early.size() + " of " + HELD + " orders were answered while Kafka had acknowledged none of them (the checker "
-                         + "held every acknowledgement back), e.g. " + first.status() + " " + first.text().strip() + " for " + first.body()
-                         + ". A 202 promises the order is stored: answer from the send's callback, once it reports success (TODO 2)");
+                         + "held every acknowledgement back), e.g. " + first.status + " for " + first.body + ". A 202 promises the "
+                         + "order is stored: answer from the send's callback, once it reports success (TODO 2)");
                 }
                 if (producer.sends() < HELD) {
                     fail("Only " + producer.sends() + " of " + HELD + " valid orders reached producer.send(), and the others were "
@@ -370,15 +372,15 @@ class Lab15AsyncServiceCheck extends LabCheck {
             }
             if (measured.p(99) > P99_BOUND_MS) {
                 String why = measured.held(50) >= WORK.toMillis() * 0.9
-                        ? String.format("A server thread spent %.0f ms or more on half the requests: as long as the work. Is the work "
-                                        + "(fulfil) done in the request? Only publish there: the worker does the work", measured.held(50))
+                        ? String.format("A server thread waited or worked %.0f ms or more on half the requests: as long as the work. Is the "
+                                        + "work (fulfil) done in the request? Only publish there: the worker does the work", measured.held(50))
                         : measured.held(99) > P99_BOUND_MS
-                        ? String.format("A server thread spent up to %.1f ms on a request (p99): does it wait (for the acknowledgement, "
-                                        + "a lock, a sleep)? Send, and return at once", measured.held(99))
+                        ? String.format("A server thread waited or worked up to %.1f ms on a request (p99): does it wait (for the "
+                                        + "acknowledgement, a lock, a sleep)? Send, and return at once", measured.held(99))
                         : String.format("The answers came up to %.1f ms (p99) after Kafka's acknowledgement reached the callback: "
                                         + "answer right in the callback, not later", measured.late(99));
-                fail(String.format("%d concurrent requests on %d server threads: the time each request held a server thread, plus the "
-                                   + "time from Kafka's acknowledgement to its answer, was p50 %.1f ms, p95 %.1f ms, p99 %.1f ms; at most "
+                fail(String.format("%d concurrent requests on %d server threads: the time each request kept a server thread waiting or "
+                                   + "working, plus the time from Kafka's acknowledgement to its answer, was p50 %.1f ms, p95 %.1f ms, p99 %.1f ms; at most "
                                    + "%.0f ms expected for p99 (end to end, the client saw p50 %.1f ms, p99 %.1f ms). %s (TODO 2)",
                         measured.size(), Lab15Server.SERVER_THREADS, measured.p(50), measured.p(95), measured.p(99), P99_BOUND_MS,
                         measured.client(50), measured.client(99), why));
@@ -440,7 +442,7 @@ class Lab15AsyncServiceCheck extends LabCheck {
             if (s == null || s.returnedAt == 0 || s.answeredAt == 0) {
                 continue;
             }
-            double held = (s.returnedAt - s.startedAt) / 1e6;
+            double held = s.heldMillis();
             double late = ackedAt == null ? 0 : Math.max(0, (s.answeredAt - ackedAt) / 1e6);
             times.add(new double[] {held + late, held, late});
         }

@@ -45,7 +45,13 @@ final class Lab15Server implements AutoCloseable {
     static final String REQUEST_HEADER = "X-Check-Request";
     static final int SERVER_THREADS = 2;
 
+    private static final java.lang.management.ThreadMXBean THREADS = java.lang.management.ManagementFactory.getThreadMXBean();
+
     static {
+        // Waited time per thread, for heldMillis.
+        if (THREADS.isThreadContentionMonitoringSupported()) {
+            THREADS.setThreadContentionMonitoringEnabled(true);
+        }
         // The JDK server writes headers and body separately: without TCP_NODELAY, Nagle's algorithm and the
         // client's delayed ACK add 40 ms to an answer, whatever the lab does. The lab's own main sets it too.
         System.setProperty("sun.net.httpserver.nodelay", "true");
@@ -56,6 +62,17 @@ final class Lab15Server implements AutoCloseable {
         volatile long queuedAt;
         volatile long startedAt;
         volatile long returnedAt;
+        /** What handleOrder did with its server thread: milliseconds waiting (parked, sleeping, in wait()) and CPU time. */
+        volatile long waitedMillis;
+        volatile long cpuNanos;
+
+        /**
+         * How long handleOrder kept its server thread from the next request by waiting or working. Time the
+         * thread was merely not scheduled (other programs on a loaded machine) is neither.
+         */
+        double heldMillis() {
+            return waitedMillis + cpuNanos / 1e6;
+        }
         volatile long answeredAt;
         volatile int status;
         volatile Thread answeredOn;
@@ -107,16 +124,22 @@ final class Lab15Server implements AutoCloseable {
                 s.startedAt = System.nanoTime();
                 s.queuedAt = queuedAt == null ? s.startedAt : queuedAt;
                 Watched watched = new Watched(exchange, s);
+                long thread = Thread.currentThread().getId();
+                java.lang.management.ThreadInfo before = THREADS.getThreadInfo(thread);
+                long cpu = THREADS.getCurrentThreadCpuTime();
                 try {
                     lab.call("handleOrder", watched, producer, topic);
-                    s.returnedAt = System.nanoTime();
                 } catch (Throwable e) {
-                    s.returnedAt = System.nanoTime();
                     thrown.add(e);
                     if (s.status == 0) {
                         exchange.close(); // the client sees the connection end without an answer, as it would in production
                     }
                 }
+                s.cpuNanos = THREADS.getCurrentThreadCpuTime() - cpu;
+                java.lang.management.ThreadInfo after = THREADS.getThreadInfo(thread);
+                s.waitedMillis = before == null || after == null || before.getWaitedTime() < 0 ? 0
+                        : after.getWaitedTime() - before.getWaitedTime();
+                s.returnedAt = System.nanoTime();
             } finally {
                 handled.incrementAndGet();
                 inHandler.decrementAndGet();
