@@ -203,14 +203,14 @@ final class Lab15Server implements AutoCloseable {
                 continue;
             }
             StackTraceElement[] stack = e.getValue();
-            StackTraceElement lab = Arrays.stream(stack).filter(f -> f.getClassName().indexOf('.') < 0 && f.getLineNumber() > 0)
-                    .findFirst().orElse(null);
-            if (lab != null) {
-                StackTraceElement top = Arrays.stream(stack).filter(f -> !f.getClassName().startsWith("java.lang.Thread")
-                        && !f.getClassName().startsWith("jdk.internal.misc") && !f.getClassName().startsWith("java.util.concurrent.locks"))
-                        .findFirst().orElse(stack[0]);
-                waiting.add(state + " in " + top.getClassName() + "." + top.getMethodName() + ", called at "
-                            + LabUnderTest.current().file() + ":" + lab.getLineNumber() + " (" + lab.getMethodName() + ")");
+            for (int i = 1; i < stack.length; i++) {
+                if (stack[i].getClassName().indexOf('.') < 0 && stack[i].getLineNumber() > 0) {
+                    // The call the lab's line made, and the line.
+                    StackTraceElement called = stack[i - 1];
+                    waiting.add(state + " in " + called.getClassName() + "." + called.getMethodName() + ", called at "
+                                + LabUnderTest.current().file() + ":" + stack[i].getLineNumber() + " (" + stack[i].getMethodName() + ")");
+                    break;
+                }
             }
         }
         return waiting;
