@@ -134,7 +134,7 @@ class AsyncService {
         return config;
     }
 
-    /** The first exception that escaped handleOrder (a bug, or an unfinished TODO). */
+    /** The first exception that escaped handleOrder (a bug, or a step of the lab not done yet). */
     static final AtomicReference<RuntimeException> HANDLER_THREW = new AtomicReference<>();
 
     /** The server: POST /orders goes to handleOrder on one of {@code serverThreads}. */
@@ -310,7 +310,7 @@ class AsyncService {
     static void show(String body, HttpResponse<String> answer) throws Exception {
         RuntimeException unfinished = HANDLER_THREW.get();
         if (unfinished != null) {
-            throw unfinished; // an unfinished TODO in the handler: Workshop.run says which
+            throw unfinished; // a step of the lab not done yet: Workshop.run says which
         }
         System.out.printf("   %-24s → %d %s", body, answer.statusCode(), answer.body());
     }
