@@ -864,6 +864,8 @@ class Lab12AsyncProcessorCheck extends LabCheck {
                 future.get(RUN_BOUND.toSeconds(), TimeUnit.SECONDS);
             } catch (TimeoutException e) {
                 future.cancel(true);
+                // A run that never returns may be a consequence too: a commit from a pool thread that threw there.
+                requireForeignFree(watched);
                 fail("run() did not return within " + RUN_BOUND.toSeconds() + " s after stop was set (" + remote.inFlight.get()
                      + " calls still running): on stop, drain (every record handed out finishes), commit, and return (TODO 4)");
             } catch (ExecutionException e) {
