@@ -91,6 +91,18 @@ public abstract class LabCheck {
         return config;
     }
 
+    /** A consumer of {@code group} that starts at the beginning and commits only when told to. */
+    protected static Properties groupConsumerConfig(String group) {
+        Properties config = new Properties();
+        config.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers());
+        config.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        config.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        config.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
+        config.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
+        config.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        return config;
+    }
+
     protected static KafkaProducer<String, String> newProducer() {
         return new KafkaProducer<>(producerConfig());
     }

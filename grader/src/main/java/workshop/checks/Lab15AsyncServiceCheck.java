@@ -32,7 +32,6 @@ import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.TopicPartition;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -571,13 +570,7 @@ class Lab15AsyncServiceCheck extends LabCheck {
     private static Thread startWorker(String topic, String group, RecordHandler work, AtomicBoolean stop, AtomicReference<Throwable> threw,
                                       Set<String> finished, List<String> commitsAhead) {
         LabUnderTest lab = lab();
-        Properties config = new Properties();
-        config.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrapServers());
-        config.put(ConsumerConfig.GROUP_ID_CONFIG, group);
-        config.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-        config.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, StringDeserializer.class.getName());
-        config.put(ConsumerConfig.ENABLE_AUTO_COMMIT_CONFIG, false);
-        config.put(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG, "earliest");
+        Properties config = groupConsumerConfig(group);
         // Small batches: several polls and commits, batches that end mid-partition.
         config.put(ConsumerConfig.MAX_POLL_RECORDS_CONFIG, WORKER_BATCH);
         Thread worker = new Thread(() -> {
