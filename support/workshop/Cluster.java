@@ -4,6 +4,7 @@ import java.util.List;
 import java.util.Properties;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.function.IntPredicate;
 
 import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.admin.Admin;
@@ -15,12 +16,30 @@ public final class Cluster implements AutoCloseable {
 
     private final String bootstrapServers;
     private final Properties clientConfig;
-    private final EmbeddedKafka embedded;
+    private final AutoCloseable embedded;
+    private final IntPredicate brokerStopper;
 
     public Cluster(String bootstrapServers, Properties clientConfig, EmbeddedKafka embedded) {
+        this(bootstrapServers, clientConfig, embedded, id -> false);
+    }
+
+    /**
+     * A cluster whose brokers this run may stop: {@code brokerStopper} kills broker {@code id}
+     * and says whether it could.
+     */
+    public Cluster(String bootstrapServers, Properties clientConfig, AutoCloseable embedded, IntPredicate brokerStopper) {
         this.bootstrapServers = bootstrapServers;
         this.clientConfig = clientConfig;
         this.embedded = embedded;
+        this.brokerStopper = brokerStopper;
+    }
+
+    /**
+     * Stops broker {@code id} as a crash would, when this run may (a cluster it started, or one
+     * that {@code ./jbang broker --nodes 3} runs from this folder); false when it cannot.
+     */
+    public boolean stopBroker(int id) {
+        return brokerStopper.test(id);
     }
 
     public String bootstrapServers() {
@@ -55,7 +74,11 @@ public final class Cluster implements AutoCloseable {
     @Override
     public void close() {
         if (embedded != null) {
-            embedded.close();
+            try {
+                embedded.close();
+            } catch (Exception e) {
+                System.err.println("The embedded Kafka did not stop cleanly: " + e.getMessage());
+            }
         }
     }
 }

@@ -92,7 +92,7 @@ public final class EmbeddedKafka implements AutoCloseable {
         config.put("group.consumer.heartbeat.interval.ms", "500");
         config.put("num.partitions", "1");
         try {
-            format(config, dataDir);
+            format(config, dataDir, 1, Uuid.randomUuid().toString());
             KafkaRaftServer server = new KafkaRaftServer(KafkaConfig.fromProps(config, false), Time.SYSTEM);
             server.startup();
             return new EmbeddedKafka(server, dataDir, deleteOnClose, port);
@@ -101,7 +101,8 @@ public final class EmbeddedKafka implements AutoCloseable {
         }
     }
 
-    private static void format(Properties config, Path dataDir) throws Exception {
+    /** Formats {@code dataDir} for node {@code nodeId} of cluster {@code clusterId}, unless done before. */
+    static void format(Properties config, Path dataDir, int nodeId, String clusterId) throws Exception {
         if (Files.exists(dataDir.resolve("meta.properties"))) {
             return; // formatted by an earlier run: keep its cluster id and data
         }
@@ -109,8 +110,8 @@ public final class EmbeddedKafka implements AutoCloseable {
         new Formatter()
                 .setPrintStream(new PrintStream(OutputStream.nullOutputStream()))
                 .setSupportedFeatures(Feature.PRODUCTION_FEATURES)
-                .setClusterId(Uuid.randomUuid().toString())
-                .setNodeId(1)
+                .setClusterId(clusterId)
+                .setNodeId(nodeId)
                 .setDirectories(java.util.List.of(dataDir.toAbsolutePath().toString()))
                 .setReleaseVersion(MetadataVersion.LATEST_PRODUCTION)
                 .setControllerListenerName("CONTROLLER")
@@ -147,7 +148,7 @@ public final class EmbeddedKafka implements AutoCloseable {
         }
     }
 
-    private static void ensurePortFree(int port) {
+    static void ensurePortFree(int port) {
         try (ServerSocket socket = new ServerSocket()) {
             socket.setReuseAddress(true);
             socket.bind(new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), port));

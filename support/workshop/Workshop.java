@@ -83,9 +83,14 @@ public final class Workshop {
      * expected failure as a short message. Exits non-zero on failure.
      */
     public static void run(String lab, String[] args, LabBody body) {
+        run(lab, args, 1, body);
+    }
+
+    /** Runs a lab that needs a cluster of at least {@code brokers} brokers. */
+    public static void run(String lab, String[] args, int brokers, LabBody body) {
         quietLogs();
         int exitCode = 0;
-        try (Cluster cluster = connect(args)) {
+        try (Cluster cluster = brokers > 1 ? connectCluster(args, brokers) : connect(args)) {
             body.run(cluster);
         } catch (Todo todo) {
             System.out.println();
@@ -136,6 +141,70 @@ public final class Workshop {
         System.out.printf("No broker on %s: started a throwaway one for this run in %.1f s (keep one running with ./jbang broker).%n",
                 DEFAULT_BOOTSTRAP, (System.nanoTime() - start) / 1e9);
         return new Cluster(broker.bootstrapServers(), clientConfig, broker);
+    }
+
+    /**
+     * Finds a cluster of at least {@code brokers} brokers: the one named, else the one on
+     * localhost:9092 (started with {@code ./jbang broker --nodes 3}), else a throwaway one for this
+     * run. A single broker where a cluster is needed is an error that says what to start.
+     */
+    public static Cluster connectCluster(String[] args, int brokers) {
+        quietLogs();
+        Options options = parse(args);
+        String bootstrap = options.bootstrapServer != null ? options.bootstrapServer : System.getenv("KAFKA_BOOTSTRAP_SERVERS");
+        Properties clientConfig = loadClientConfig(commandConfig(options));
+        boolean named = bootstrap != null && !bootstrap.isBlank();
+        if (named || answers("localhost", 9092)) {
+            String address = named ? bootstrap : DEFAULT_BOOTSTRAP;
+            requireReachable(address, clientConfig, EXPLICIT_BROKER_BOUND);
+            int found = brokerCount(address, clientConfig);
+            if (found < brokers) {
+                throw new WorkshopException("This lab needs " + brokers + " brokers; the cluster at " + address + " has " + found + ". "
+                        + (named ? "Name a bigger cluster." : "Stop that broker (Ctrl+C in its terminal) and run ./jbang broker --nodes " + brokers
+                        + ", or just stop it: the lab then starts its own " + brokers + " brokers."));
+            }
+            System.out.println("Using the " + found + "-broker cluster at " + address + ".");
+            Path dataRoot = named ? null : workshopFolder().resolve(".kafka-cluster");
+            return new Cluster(address, clientConfig, null, id -> dataRoot != null && KafkaCluster.runningNode(dataRoot, id)
+                    .map(ProcessHandle::destroyForcibly).orElse(false));
+        }
+        System.out.println("No broker on " + DEFAULT_BOOTSTRAP + ": starting " + brokers + " throwaway brokers for this run"
+                + " (./jbang broker --nodes " + brokers + " keeps a cluster running)...");
+        long start = System.nanoTime();
+        KafkaCluster cluster = KafkaCluster.startTemporary(brokers, port -> port, Duration.ofSeconds(90));
+        System.out.printf("Started brokers on %s in %.1f s.%n", cluster.bootstrapServers(), (System.nanoTime() - start) / 1e9);
+        return new Cluster(cluster.bootstrapServers(), clientConfig, cluster, id -> {
+            cluster.kill(id);
+            return true;
+        });
+    }
+
+    private static int brokerCount(String bootstrap, Properties clientConfig) {
+        Properties config = new Properties();
+        config.putAll(clientConfig);
+        config.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        config.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 15_000);
+        config.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);
+        try (Admin admin = Admin.create(config)) {
+            return admin.describeCluster().nodes().get(15, TimeUnit.SECONDS).size();
+        } catch (Exception e) {
+            throw new WorkshopException("Could not list the brokers at " + bootstrap + ": " + e.getMessage());
+        }
+    }
+
+    private static Options parse(String[] args) {
+        Options options = new Options();
+        try {
+            new CommandLine(options).setUnmatchedArgumentsAllowed(true).parseArgs(args);
+        } catch (CommandLine.ParameterException e) {
+            throw new WorkshopException(e.getMessage());
+        }
+        return options;
+    }
+
+    private static Path commandConfig(Options options) {
+        return options.commandConfig != null ? options.commandConfig
+                : System.getenv("KAFKA_CLIENT_CONFIG") != null ? Path.of(System.getenv("KAFKA_CLIENT_CONFIG")) : null;
     }
 
     static boolean answers(String host, int port) {

@@ -1,0 +1,121 @@
+package workshop.check;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * A TCP relay on loopback that a check can freeze: while frozen, bytes stay where they are, as
+ * on a network link that stopped delivering, and connections stay open. Brokers reach each
+ * other's replication listener through one of these, so a check can stop followers from copying
+ * a leader's records without stopping anything else.
+ */
+public final class FreezableProxy implements AutoCloseable {
+
+    private final ServerSocket server;
+    private final int targetPort;
+    private final List<Socket> sockets = new CopyOnWriteArrayList<>();
+    private final Object thaw = new Object();
+    private volatile boolean frozen;
+    private volatile boolean closed;
+
+    public FreezableProxy(int targetPort) {
+        this.targetPort = targetPort;
+        try {
+            server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        Thread acceptor = new Thread(this::acceptLoop, "proxy-accept-" + targetPort);
+        acceptor.setDaemon(true);
+        acceptor.start();
+    }
+
+    public int port() {
+        return server.getLocalPort();
+    }
+
+    /** Stops delivering bytes in both directions until {@link #thaw()}. */
+    public void freeze() {
+        frozen = true;
+    }
+
+    public void thaw() {
+        synchronized (thaw) {
+            frozen = false;
+            thaw.notifyAll();
+        }
+    }
+
+    private void acceptLoop() {
+        while (!closed) {
+            try {
+                Socket client = server.accept();
+                Socket target = new Socket(InetAddress.getLoopbackAddress(), targetPort);
+                client.setTcpNoDelay(true);
+                target.setTcpNoDelay(true);
+                sockets.add(client);
+                sockets.add(target);
+                pump(client, target);
+                pump(target, client);
+            } catch (IOException e) {
+                // the target is down (a stopped broker) or the proxy is closing: the caller retries
+            }
+        }
+    }
+
+    private void pump(Socket from, Socket to) {
+        Thread thread = new Thread(() -> {
+            byte[] buffer = new byte[64 * 1024];
+            try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
+                int read;
+                while ((read = in.read(buffer)) >= 0) {
+                    awaitThaw();
+                    out.write(buffer, 0, read);
+                    out.flush();
+                }
+            } catch (IOException | InterruptedException e) {
+                // one side closed: close the other below
+            } finally {
+                closeQuietly(from);
+                closeQuietly(to);
+            }
+        }, "proxy-" + targetPort);
+        thread.setDaemon(true);
+        thread.start();
+    }
+
+    private void awaitThaw() throws InterruptedException {
+        synchronized (thaw) {
+            while (frozen && !closed) {
+                thaw.wait(100);
+            }
+        }
+    }
+
+    private static void closeQuietly(Socket socket) {
+        try {
+            socket.close();
+        } catch (IOException ignored) {
+            // already closed
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+        thaw();
+        try {
+            server.close();
+        } catch (IOException ignored) {
+            // already closed
+        }
+        sockets.forEach(FreezableProxy::closeQuietly);
+    }
+}
