@@ -70,6 +70,9 @@ class Lab08DurabilityCheck extends LabCheck {
     static final int BROKERS = 3;
     /** Acknowledged before replication is frozen: the cluster was healthy until then. */
     static final int HEALTHY_ACKS = 100;
+    /** The source hands out no reading past these before the freeze, and before the crash. */
+    static final int FREEZE_GATE = 200;
+    static final int CRASH_GATE = 500;
     static final int READINGS = 900;
     static final long PACE_NANOS = TimeUnit.MILLISECONDS.toNanos(4);
     /** Long enough for many acks to come back if the leader acknowledges alone; far under replica.lag.time.max.ms (30 s). */
@@ -229,6 +232,7 @@ class Lab08DurabilityCheck extends LabCheck {
         final Map<String, Long> acked = new ConcurrentHashMap<>();
         final Map<String, Exception> failed = new ConcurrentHashMap<>();
         final AtomicInteger ackedWhileFrozen = new AtomicInteger();
+        final AtomicLong frozenAt = new AtomicLong();
         final AtomicLong killedAt = new AtomicLong();
         final AtomicLong firstAckAfterKill = new AtomicLong();
         volatile boolean frozen;
@@ -309,6 +313,14 @@ class Lab08DurabilityCheck extends LabCheck {
                     if (next == 0) {
                         startFailover();
                     }
+                    // However slow the machine, some readings are sent while frozen and some after the crash.
+                    if (next == FREEZE_GATE) {
+                        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(5)).until(() -> frozenAt.get() != 0);
+                    }
+                    if (next == CRASH_GATE) {
+                        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(5)).until(() -> killedAt.get() != 0);
+                        due = System.nanoTime();
+                    }
                     due += PACE_NANOS;
                     LockSupport.parkNanos(due - System.nanoTime());
                     int i = next++;
@@ -325,12 +337,13 @@ class Lab08DurabilityCheck extends LabCheck {
             Thread failover = new Thread(() -> {
                 try {
                     await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(10))
-                            .until(() -> acked.size() + failed.size() >= HEALTHY_ACKS || sends.size() >= READINGS);
+                            .until(() -> acked.size() + failed.size() >= HEALTHY_ACKS || sends.size() >= FREEZE_GATE);
                 } catch (RuntimeException stillNothing) {
                     // a lab that never gets an ack still meets the failover; its checks say why
                 }
-                frozen = true;
                 relays.get(leader).freeze();
+                frozen = true;
+                frozenAt.set(System.nanoTime());
                 LockSupport.parkNanos(FROZEN.toNanos());
                 frozen = false;
                 killedAt.set(System.nanoTime());
