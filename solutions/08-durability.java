@@ -149,7 +149,7 @@ class Durability {
                         readings.stream().filter(r -> !distinct.contains(r.value())).count());
                 System.out.println(counts.acked() == total && distinct.size() == total && readBack.size() == total
                         ? "✓ Every acknowledged reading survived the leader's crash, each exactly once."
-                        : "✗ Acknowledged readings went missing or failed: look at acks and delivery.timeout.ms (TODO 2).");
+                        : "✗ Acknowledged readings went missing or failed: look at acks and delivery.timeout.ms in producerConfig.");
             }
         });
         // Check your work: ./jbang grade 08
