@@ -39,6 +39,7 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.TopicPartitionInfo;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.config.TopicConfig;
+import org.apache.kafka.common.errors.RecordTooLargeException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.DisplayName;
@@ -74,6 +75,8 @@ class Lab08DurabilityCheck extends LabCheck {
     static final int FREEZE_GATE = 200;
     static final int CRASH_GATE = 500;
     static final int READINGS = 900;
+    /** This reading's send fails with a RecordTooLargeException, a failure no retry can fix. */
+    static final int TOO_LARGE = 50;
     static final long PACE_NANOS = TimeUnit.MILLISECONDS.toNanos(4);
     /** Long enough for many acks to come back if the leader acknowledges alone; far under replica.lag.time.max.ms (30 s). */
     static final Duration FROZEN = Duration.ofMillis(1_500);
@@ -131,8 +134,8 @@ class Lab08DurabilityCheck extends LabCheck {
                     .hasSize(3);
             for (TopicPartitionInfo partition : description.partitions()) {
                 assertThat(partition.replicas().size())
-                        .as("Partition %d of %s has %d replica(s): with one copy, the broker that holds it is a single point of loss."
-                                + " Create the topic with a replication factor of 3 (TODO 1).",
+                        .as("Partition %d of %s has %d replica(s): this lab needs 3, so that any one broker can die while two copies"
+                                + " remain. Create the topic with a replication factor of 3 (TODO 1).",
                                 partition.partition(), topic, partition.replicas().size())
                         .isEqualTo(3);
             }
@@ -178,12 +181,13 @@ class Lab08DurabilityCheck extends LabCheck {
     @Test
     @Order(3)
     @Timeout(150)
-    @DisplayName("the producer rides out the failover: nothing fails, nothing is written twice, no retry by hand")
+    @DisplayName("the producer rides out the failover: nothing fails but a record too large, nothing is written twice, no retry by hand")
     void producerRecovers() throws Exception {
         Scenario run = scenario();
-        if (!run.failed.isEmpty()) {
-            Map.Entry<String, Exception> first = run.failed.entrySet().iterator().next();
-            fail(run.failed.size() + " records failed during the failover; the first, " + first.getKey() + ", with a "
+        Map<String, Exception> failover = run.failover();
+        if (!failover.isEmpty()) {
+            Map.Entry<String, Exception> first = failover.entrySet().iterator().next();
+            fail(failover.size() + " records failed during the failover; the first, " + first.getKey() + ", with a "
                     + first.getValue().getClass().getSimpleName() + ". Here an election takes " + run.electionSeconds() + " and the producer retries by itself for as long as"
                     + " delivery.timeout.ms allows (your setting: " + run.deliveryTimeout + "; retries: " + run.retries + ")."
                     + " Give records far longer than an election, and keep retries at their default (TODO 2).");
@@ -200,9 +204,13 @@ class Lab08DurabilityCheck extends LabCheck {
         assertThat(run.sends.size())
                 .as("sendAll should send each of the %d readings once", READINGS)
                 .isEqualTo(READINGS);
+        assertThat(run.failed)
+                .as("The send of reading %d fails with a RecordTooLargeException: the callback should see that failure", TOO_LARGE)
+                .containsKey(Scenario.TOO_LARGE_VALUE);
         assertThat(run.counts)
-                .as("sendAll returned %s, but the producer acknowledged %d and failed %d records: count in the callback, and return"
-                        + " after flush(), once every callback has run (TODO 3)", run.counts, run.acked.size(), run.failed.size())
+                .as("sendAll returned %s, but the producer acknowledged %d records and failed %d (reading %d is too large for the"
+                        + " topic, on purpose): count in the callback, and return after flush(), once every callback has run (TODO 3)",
+                        run.counts, run.acked.size(), run.failed.size(), TOO_LARGE)
                 .isEqualTo(new SendCounts(run.acked.size(), run.failed.size()));
     }
 
@@ -228,6 +236,8 @@ class Lab08DurabilityCheck extends LabCheck {
     /** One run of the lab's producer across a frozen, then crashed, leader. */
     static final class Scenario {
         final String topic = uniqueName("failover");
+        /** Where the failed reading really travels, so its failure still takes a round trip to the cluster. */
+        final String sinkTopic = topic + "-refused";
         final Map<String, AtomicInteger> sends = new ConcurrentHashMap<>();
         final Map<String, Long> acked = new ConcurrentHashMap<>();
         final Map<String, Exception> failed = new ConcurrentHashMap<>();
@@ -248,7 +258,8 @@ class Lab08DurabilityCheck extends LabCheck {
             Properties config;
             try (Admin admin = clusterAdmin()) {
                 admin.createTopics(List.of(new NewTopic(topic, 1, (short) BROKERS)
-                        .configs(Map.of(TopicConfig.MIN_IN_SYNC_REPLICAS_CONFIG, "2")))).all().get(30, TimeUnit.SECONDS);
+                        .configs(Map.of(TopicConfig.MIN_IN_SYNC_REPLICAS_CONFIG, "2")),
+                        new NewTopic(sinkTopic, 1, (short) BROKERS))).all().get(30, TimeUnit.SECONDS);
                 leader = describeWhenReady(admin, topic).partitions().get(0).leader().id();
                 config = lab().call("producerConfig", cluster().bootstrapServers());
                 deliveryTimeout = config.getOrDefault(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "120000 (the default)");
@@ -324,7 +335,7 @@ class Lab08DurabilityCheck extends LabCheck {
                     due += PACE_NANOS;
                     LockSupport.parkNanos(due - System.nanoTime());
                     int i = next++;
-                    return new Reading("sensor-" + i % 6, "hall-" + i, 40 + i % 50);
+                    return reading(i);
                 }
             };
         }
@@ -352,6 +363,19 @@ class Lab08DurabilityCheck extends LabCheck {
             }, "lab-08-failover");
             failover.setDaemon(true);
             failover.start();
+        }
+
+        static Reading reading(int i) {
+            return new Reading("sensor-" + i % 6, "hall-" + i, 40 + i % 50);
+        }
+
+        static final String TOO_LARGE_VALUE = reading(TOO_LARGE).value();
+
+        /** Failures other than the reading no broker accepts. */
+        Map<String, Exception> failover() {
+            Map<String, Exception> others = new java.util.LinkedHashMap<>(failed);
+            others.remove(TOO_LARGE_VALUE);
+            return others;
         }
 
         List<String> lost() {
@@ -409,6 +433,18 @@ class Lab08DurabilityCheck extends LabCheck {
             public Future<RecordMetadata> send(ProducerRecord<String, String> record, Callback callback) {
                 String value = record.value();
                 sends.computeIfAbsent(value, v -> new AtomicInteger()).incrementAndGet();
+                if (value.equals(TOO_LARGE_VALUE)) {
+                    RecordTooLargeException refused = new RecordTooLargeException("The message is larger than the topic's max.message.bytes");
+                    CompletableFuture<RecordMetadata> result = new CompletableFuture<>();
+                    super.send(new ProducerRecord<>(sinkTopic, record.key(), value), (metadata, exception) -> {
+                        failed.putIfAbsent(value, refused);
+                        if (callback != null) {
+                            callback.onCompletion(new RecordMetadata(new TopicPartition(record.topic(), 0), -1, 0, -1, -1, -1), refused);
+                        }
+                        result.completeExceptionally(refused);
+                    });
+                    return result;
+                }
                 return super.send(record, (metadata, exception) -> {
                     if (exception == null) {
                         acked.put(value, metadata.hasOffset() ? metadata.offset() : -1L);
