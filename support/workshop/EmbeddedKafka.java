@@ -78,19 +78,11 @@ public final class EmbeddedKafka implements AutoCloseable {
         config.put("log.dirs", dataDir.toAbsolutePath().toString());
         // One broker: internal topics cannot have more replicas than brokers.
         config.put("offsets.topic.replication.factor", "1");
-        config.put("offsets.topic.num.partitions", "5");
         config.put("transaction.state.log.replication.factor", "1");
         config.put("transaction.state.log.min.isr", "1");
-        config.put("transaction.state.log.num.partitions", "5");
         config.put("share.coordinator.state.topic.replication.factor", "1");
         config.put("share.coordinator.state.topic.min.isr", "1");
-        // A lab's first consumer should not wait 3 s for more members to join.
-        config.put("group.initial.rebalance.delay.ms", "0");
-        // KIP-848 groups learn of a new assignment at the next heartbeat: 5 s by default is
-        // a long pause in a 10-minute lab.
-        config.put("group.consumer.min.heartbeat.interval.ms", "100");
-        config.put("group.consumer.heartbeat.interval.ms", "500");
-        config.put("num.partitions", "1");
+        config.putAll(workshopDefaults());
         try {
             format(config, dataDir, 1, Uuid.randomUuid().toString());
             KafkaRaftServer server = new KafkaRaftServer(KafkaConfig.fromProps(config, false), Time.SYSTEM);
@@ -99,6 +91,21 @@ public final class EmbeddedKafka implements AutoCloseable {
         } catch (Exception e) {
             throw new IllegalStateException("The embedded Kafka broker did not start: " + e.getMessage(), e);
         }
+    }
+
+    /** What every workshop broker changes from Kafka's defaults: a lab is minutes long, not months. */
+    static Properties workshopDefaults() {
+        Properties config = new Properties();
+        config.put("offsets.topic.num.partitions", "5");
+        config.put("transaction.state.log.num.partitions", "5");
+        // A lab's first consumer should not wait 3 s for more members to join.
+        config.put("group.initial.rebalance.delay.ms", "0");
+        // KIP-848 groups learn of a new assignment at the next heartbeat: 5 s by default is
+        // a long pause in a 10-minute lab.
+        config.put("group.consumer.min.heartbeat.interval.ms", "100");
+        config.put("group.consumer.heartbeat.interval.ms", "500");
+        config.put("num.partitions", "1");
+        return config;
     }
 
     /** Formats {@code dataDir} for node {@code nodeId} of cluster {@code clusterId}, unless done before. */

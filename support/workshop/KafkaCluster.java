@@ -323,12 +323,7 @@ public final class KafkaCluster implements AutoCloseable {
         // A dead broker is noticed within 4 s instead of 9 s, so a failover fits a lab's minute.
         config.put("broker.session.timeout.ms", "4000");
         config.put("broker.heartbeat.interval.ms", "500");
-        config.put("offsets.topic.num.partitions", "5");
-        config.put("transaction.state.log.num.partitions", "5");
-        config.put("group.initial.rebalance.delay.ms", "0");
-        config.put("group.consumer.min.heartbeat.interval.ms", "100");
-        config.put("group.consumer.heartbeat.interval.ms", "500");
-        config.put("num.partitions", "1");
+        config.putAll(EmbeddedKafka.workshopDefaults());
         return config;
     }
 
