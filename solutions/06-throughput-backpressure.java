@@ -48,6 +48,8 @@ class ThroughputLab {
 
     static final int RECORD_SIZE = 128;
     static final int RECORDS = 500_000;
+    /** One partition: each request carries one batch of it, so what batch.size does shows plainly. */
+    static final int PARTITIONS = 1;
     /** At most this many records sent and not yet acknowledged: 20,000 x 128 bytes is 2.4 MB. */
     static final int MAX_IN_FLIGHT = 20_000;
 
@@ -109,7 +111,7 @@ class ThroughputLab {
     /** Sends {@code count} readings with this configuration, through the bounded loop, and times it. */
     static Result measure(String name, Properties base, Cluster cluster, List<String> readings, int count) throws Exception {
         String topic = "readings-" + UUID.randomUUID().toString().substring(0, 8);
-        cluster.ensureTopic(topic, 3);
+        cluster.ensureTopic(topic, PARTITIONS);
         Properties config = new Properties();
         config.putAll(base);
         String clientId = "lab06-" + UUID.randomUUID().toString().substring(0, 8);
@@ -131,7 +133,7 @@ class ThroughputLab {
     /** Kafka's own ProducerPerformance, in this JVM, on the same broker, records and settings. */
     static Result producerPerformance(Properties settings, Cluster cluster, Path payloads, int count) throws Exception {
         String topic = "readings-perf-" + UUID.randomUUID().toString().substring(0, 8);
-        cluster.ensureTopic(topic, 3);
+        cluster.ensureTopic(topic, PARTITIONS);
         Path configFile = Files.createTempFile("lab06-perf", ".properties");
         Properties config = new Properties();
         // As text, the way a properties file holds them (the tuned values may be numbers).
@@ -176,8 +178,8 @@ class ThroughputLab {
             Path payloads = Files.createTempFile("lab06-readings", ".txt");
             Files.write(payloads, readings, StandardCharsets.UTF_8);
             try {
-                System.out.printf("%,d JSON readings of %d bytes, 3 partitions, at most %,d records in flight.%n",
-                        RECORDS, RECORD_SIZE, MAX_IN_FLIGHT);
+                System.out.printf("%,d JSON readings of %d bytes to a topic of %d partition, at most %,d records in flight.%n",
+                        RECORDS, RECORD_SIZE, PARTITIONS, MAX_IN_FLIGHT);
                 System.out.println("Warming up (the JIT compiles the send path first)...");
                 measure("warm-up", defaults, cluster, readings, 50_000);
                 measure("warm-up", tuned, cluster, readings, 100_000);
@@ -199,9 +201,10 @@ class ThroughputLab {
                 System.out.println();
                 System.out.printf("Tuned is %.1fx Kafka's defaults, and %.2f of ProducerPerformance with the same settings.%n",
                         fast.recordsPerSecond() / slow.recordsPerSecond(), fast.recordsPerSecond() / perf.recordsPerSecond());
-                System.out.printf("Your loop never had more than %,d records in flight; ProducerPerformance sends without a bound,%n", MAX_IN_FLIGHT);
-                System.out.println("so its records queue in the producer's buffer (buffer.memory, 32 MB): more memory, longer waits.");
-                System.out.println("When that buffer is full, send() blocks for up to max.block.ms (60 s), then fails the record.");
+                System.out.printf("Your loop kept at most %,d records in flight: a record waits about %,.0f ms behind the others%n",
+                        MAX_IN_FLIGHT, 1000.0 * MAX_IN_FLIGHT / fast.recordsPerSecond());
+                System.out.println("(bound / throughput). ProducerPerformance has no bound of its own: only buffer.memory (32 MB)");
+                System.out.println("stops it, and when that is full send() blocks for up to max.block.ms (60 s), then fails the record.");
             } finally {
                 Files.deleteIfExists(payloads);
             }

@@ -81,13 +81,17 @@ class Lab06ThroughputBackpressureCheck extends LabCheck {
 
     static List<String> readings;
     static String topic;
+    static String failingTopic;
+    static String sink;
 
     @BeforeAll
     @Timeout(60)
     static void topics() {
         readings = ThroughputBench.readings(2_000, RECORD_SIZE);
         topic = uniqueName("readings");
-        createTopicsAndWait(Map.of(topic, PARTITIONS));
+        failingTopic = uniqueName("readings-failing");
+        sink = uniqueName("injected-failures");
+        createTopicsAndWait(Map.of(topic, PARTITIONS, failingTopic, PARTITIONS, sink, 1));
     }
 
     /** What one call of sendBounded did: its result, or what it threw, or where it hung. */
@@ -115,10 +119,10 @@ class Lab06ThroughputBackpressureCheck extends LabCheck {
         } catch (ExecutionException e) {
             return new Call(null, e.getCause(), null);
         } catch (TimeoutException e) {
-            String where = Lab02CallbackCheck.where(caller.getStackTrace());
+            String where = where(caller.getStackTrace());
             onHang.run();
             try {
-                result.get(5, TimeUnit.SECONDS);
+                result.get(3, TimeUnit.SECONDS);
             } catch (Exception stillStuck) {
                 // it stays stuck: the message says where it was
             }
@@ -163,7 +167,8 @@ class Lab06ThroughputBackpressureCheck extends LabCheck {
                      + "back. Take a permit before each send: permits.acquire() (TODO 2)");
             }
             if (permits.releasedElsewhere() > 0) {
-                fail(seen + ": " + permits.releasedElsewhere() + " permits were given back on the thread " + permits.elsewhereThread()
+                fail(seen + ": " + permits.releasedElsewhere() + " permits were given back on "
+                     + ("lab-caller".equals(permits.elsewhereThread()) ? "the loop's own thread" : "the thread " + permits.elsewhereThread())
                      + ", before the broker acknowledged their records. send() returns as soon as the record is buffered, long "
                      + "before the broker answers: give the permit back in the send's callback (TODO 3)");
             }
@@ -208,9 +213,6 @@ class Lab06ThroughputBackpressureCheck extends LabCheck {
     @DisplayName("a failed send gives its permit back too, so the loop goes on")
     @Timeout(60)
     void failedSendsGiveTheirPermitsBack() {
-        String failingTopic = uniqueName("readings-failing");
-        String sink = uniqueName("injected-failures");
-        createTopicsAndWait(Map.of(failingTopic, PARTITIONS, sink, 1));
         Lab06Permits permits = new Lab06Permits(FAILING_BOUND);
         KafkaProducer<String, String> real = new KafkaProducer<>(checkerProducerConfig());
         real.partitionsFor(failingTopic);
@@ -218,16 +220,21 @@ class Lab06ThroughputBackpressureCheck extends LabCheck {
         AtomicInteger failures = new AtomicInteger();
         WatchedProducer producer = new WatchedProducer(real).failing(failingTopic, FAILED, sink, () -> new NotEnoughReplicasException(
                 "Too few in-sync replicas for this record (failure " + failures.incrementAndGet() + " injected by the checker)"));
-        Call call = callSendBounded(producer, failingTopic, ThroughputBench.source(readings, FAILING_RECORDS), permits, null,
-                () -> permits.releaseByChecker(FAILING_RECORDS));
-        int inFlightWhenStuck = producer.inFlight();
+        int[] whenStuck = {0, 0, 0};
+        Call call = callSendBounded(producer, failingTopic, ThroughputBench.source(readings, FAILING_RECORDS), permits, null, () -> {
+            whenStuck[0] = producer.sends();
+            whenStuck[1] = producer.inFlight();
+            whenStuck[2] = failures.get();
+            permits.releaseByChecker(FAILING_RECORDS);
+        });
+        int inFlightWhenStuck = whenStuck[1];
         real.close(Duration.ofSeconds(call.hung() == null ? 10 : 0));
         rethrow(call.thrown());
         if (call.hung() != null) {
             if (inFlightWhenStuck == 0) {
-                fail("sendBounded was stuck after " + producer.sends() + " of " + FAILING_RECORDS + " sends, " + call.hung()
+                fail("sendBounded was stuck after " + whenStuck[0] + " of " + FAILING_RECORDS + " sends, " + call.hung()
                      + ", with no record in flight: it waited for a permit that nothing would give back. The checker failed "
-                     + failures.get() + " of those sends (" + FAILING_BOUND + " permits): a failed send's callback must give "
+                     + whenStuck[2] + " of those sends (" + FAILING_BOUND + " permits): a failed send's callback must give "
                      + "its permit back too, before anything else, whatever the exception (TODO 3)");
             }
             fail("sendBounded did not return within " + CALL_BOUND.toSeconds() + " s; its thread was " + call.hung() + ", with "
@@ -438,5 +445,39 @@ class Lab06ThroughputBackpressureCheck extends LabCheck {
                 .map(e -> ((Number) e.getValue().metricValue()).doubleValue())
                 .findFirst()
                 .orElseThrow(() -> new IllegalStateException("the producer has no metric " + name));
+    }
+
+    /** The innermost wait, the call the lab made to get there, and the lab's line, as a learner reads them. */
+    static String where(StackTraceElement[] stack) {
+        int labFrame = -1;
+        for (int i = 0; i < stack.length; i++) {
+            if (stack[i].getClassName().indexOf('.') < 0) {
+                labFrame = i;
+                break;
+            }
+        }
+        if (stack.length == 0 || labFrame == 0) {
+            return stack.length == 0 ? "at an unknown place" : "at " + lab().file() + ":" + stack[0].getLineNumber();
+        }
+        StringBuilder text = new StringBuilder("in ").append(simple(stack[0]));
+        if (labFrame > 1) {
+            text.append(" (inside ").append(simple(stack[labFrame - 1])).append(')');
+        }
+        if (labFrame >= 0) {
+            text.append(", called at ").append(lab().file()).append(':').append(stack[labFrame].getLineNumber());
+        }
+        return text.toString();
+    }
+
+    /** Unsafe.park, Thread.sleep; the checker's semaphore and producer wrappers read as what the lab was given. */
+    private static String simple(StackTraceElement frame) {
+        String type = frame.getClassName();
+        if (type.equals(Lab06Permits.class.getName())) {
+            return "permits." + frame.getMethodName();
+        }
+        if (type.startsWith("workshop.check.")) {
+            return "producer." + frame.getMethodName();
+        }
+        return type.substring(type.lastIndexOf('.') + 1) + "." + frame.getMethodName();
     }
 }
