@@ -235,7 +235,7 @@ class Lab06ThroughputBackpressureCheck extends LabCheck {
                 fail("sendBounded was stuck after " + whenStuck[0] + " of " + FAILING_RECORDS + " sends, " + call.hung()
                      + ", with no record in flight: it waited for a permit that nothing would give back. The checker failed "
                      + whenStuck[2] + " of those sends (" + FAILING_BOUND + " permits): a failed send's callback must give "
-                     + "its permit back too, before anything else, whatever the exception (TODO 3)");
+                     + "its permit back too, whatever the exception (TODO 3)");
             }
             fail("sendBounded did not return within " + CALL_BOUND.toSeconds() + " s; its thread was " + call.hung() + ", with "
                  + inFlightWhenStuck + " records still in flight");
