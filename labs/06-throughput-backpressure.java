@@ -50,8 +50,11 @@ class ThroughputLab {
     static final int RECORDS = 500_000;
     /** One partition: each request carries one batch of it, so what batch.size does shows plainly. */
     static final int PARTITIONS = 1;
-    /** At most this many records sent and not yet acknowledged: 20,000 x 128 bytes is 2.4 MB. */
-    static final int MAX_IN_FLIGHT = 20_000;
+    /**
+     * At most this many records sent and not yet acknowledged: 50,000 x 128 bytes is 6.4 MB, enough
+     * to keep 5 requests of full batches in flight while the broker is slow to answer.
+     */
+    static final int MAX_IN_FLIGHT = 50_000;
 
     static Properties producerConfig(String bootstrapServers) {
         Properties config = new Properties();
