@@ -73,7 +73,7 @@ class Lab06ThroughputBackpressureCheck extends LabCheck {
     static final int MEASURED_RECORDS = 60_000;
     static final int WARMUP_RECORDS = 20_000;
     /** The longest one measured run may take: enough for the defaults on a loaded machine. */
-    static final Duration RUN_CAP = Duration.ofSeconds(3);
+    static final Duration RUN_CAP = Duration.ofSeconds(5);
     /** Measured on 2 cores with three other gradings at once (load average 10 to 36): tuned ran 3.1 to 4.6 times the defaults. */
     static final double MIN_SPEEDUP = 1.5;
     /** Measured: LZ4, Snappy and zstd send these readings in a quarter of the bytes or less. */
@@ -423,7 +423,9 @@ class Lab06ThroughputBackpressureCheck extends LabCheck {
                 }
             }
             finished = acknowledged.get() + failed.get() >= total;
-            long end = finished ? lastAckNanos.get() : System.nanoTime();
+            // Up to the last acknowledgement: a run cut short is not charged for the batches still on
+            // their way (big batches are acknowledged in big steps, small ones in small steps).
+            long end = acknowledged.get() > 0 ? lastAckNanos.get() : System.nanoTime();
             if (failed.get() > 0) {
                 throw new AssertionError(failed.get() + " of " + sent + " sends failed with the configuration " + describe(config)
                         + " on the grading broker: check its values (TODO 1)");
