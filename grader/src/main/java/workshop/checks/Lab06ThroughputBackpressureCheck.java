@@ -271,7 +271,7 @@ class Lab06ThroughputBackpressureCheck extends LabCheck {
     }
 
     @Test
-    @Order(4)
+    @Order(5)
     @DisplayName("tuned settings beat Kafka's defaults by a clear ratio, measured in the same run")
     @Timeout(120)
     void tunedBeatsDefaults() {
@@ -288,7 +288,7 @@ class Lab06ThroughputBackpressureCheck extends LabCheck {
     }
 
     @Test
-    @Order(5)
+    @Order(4)
     @DisplayName("compressed batches put fewer bytes on the wire for the same records")
     @Timeout(120)
     void compressionSendsFewerBytes() {
