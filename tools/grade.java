@@ -2,6 +2,7 @@
 //JAVA 17+
 //DEPS org.apache.kafka:kafka-clients:4.3.1
 //DEPS org.apache.kafka:kafka_2.13:4.3.1
+//DEPS org.apache.kafka:kafka-tools:4.3.1
 //DEPS org.junit.jupiter:junit-jupiter:5.14.4
 //DEPS org.junit.platform:junit-platform-launcher:1.14.4
 //DEPS org.assertj:assertj-core:3.27.7
