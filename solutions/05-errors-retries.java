@@ -134,7 +134,6 @@ class ErrorsRetries {
         Workshop.run("05-errors-retries", args, cluster -> {
             try (Admin admin = cluster.admin()) {
                 // The topic takes batches of up to 4 KB: a larger record fails, every time (fatal).
-                // (A record larger than batch.size, 16 KB, travels alone in its batch.)
                 topic(admin, TOPIC, 3, Map.of("max.message.bytes", "4096"));
                 topic(admin, TOPIC + ".DLQ", 1, Map.of());
             }
@@ -143,7 +142,7 @@ class ErrorsRetries {
             System.out.println("1. 1,000 readings and one firmware dump larger than " + TOPIC + " accepts:");
             List<ProducerRecord<String, String>> records = new ArrayList<>();
             Reading.sample(1_000, 4).forEach(r -> records.add(new ProducerRecord<>(TOPIC, r.key(), r.value())));
-            records.add(500, new ProducerRecord<>(TOPIC, "sensor-0", "firmware-dump," + "x".repeat(20_000)));
+            records.add(500, new ProducerRecord<>(TOPIC, "sensor-0", "firmware-dump," + "x".repeat(8_000)));
             ExecutorService failurePool = Executors.newFixedThreadPool(2, task -> new Thread(task, "failure-pool"));
             Properties config = producerConfig(cluster.bootstrapServers(), Duration.ofSeconds(30));
             config.putAll(cluster.clientConfig());

@@ -72,7 +72,7 @@ class Lab05ErrorsRetriesCheck extends LabCheck {
 
     static final int READINGS = 37;
     static final int BIG_AT = 20;
-    static final int BIG_BYTES = 20_000;
+    static final int BIG_BYTES = 8_000;
     static final int MAX_MESSAGE_BYTES = 4_096;
     /** Sends to the topic (0-based, in send order) that the checker fails, and with what. */
     static final Set<Integer> INJECTED = Set.of(3, 11, 29);
