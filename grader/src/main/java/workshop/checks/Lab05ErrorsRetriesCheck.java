@@ -136,7 +136,8 @@ class Lab05ErrorsRetriesCheck extends LabCheck {
     static CompletableFuture<Void> ownBrokerRuns;
 
     @BeforeAll
-    @Timeout(60)
+    // Every wait inside is bounded on its own; this only has to outlast them on a loaded machine.
+    @Timeout(120)
     static void runOnBothBrokers() {
         // The own broker takes seconds to start: it starts now, beside the run on the grading broker.
         ownBrokerRuns = CompletableFuture.runAsync(Lab05ErrorsRetriesCheck::runOnOwnBroker, daemonPool("lab05-own-broker"));
@@ -698,8 +699,8 @@ class Lab05ErrorsRetriesCheck extends LabCheck {
             admin.createTopics(partitions.entrySet().stream()
                             .map(e -> new NewTopic(e.getKey(), e.getValue(), (short) 1).configs(configs.getOrDefault(e.getKey(), Map.of())))
                             .toList())
-                    .all().get(30, TimeUnit.SECONDS);
-            await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(20)).ignoreExceptions()
+                    .all().get(60, TimeUnit.SECONDS);
+            await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(20)).ignoreExceptions()
                     .until(() -> admin.describeTopics(partitions.keySet()).allTopicNames().get(5, TimeUnit.SECONDS).size() == partitions.size());
         } catch (Exception e) {
             throw new IllegalStateException("The checker could not create topics " + partitions.keySet() + " on " + servers + ": " + e, e);
