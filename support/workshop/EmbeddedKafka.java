@@ -48,8 +48,17 @@ public final class EmbeddedKafka implements AutoCloseable {
 
     /** A throwaway broker on free loopback ports; its data is deleted on close, or at Ctrl+C. */
     public static EmbeddedKafka startTemporary() {
+        return startTemporary(port -> port);
+    }
+
+    /**
+     * A throwaway broker that tells clients to reach it at {@code advertisedRoute.applyAsInt(port)}:
+     * its own port, or a relay in front of it that a test controls.
+     */
+    public static EmbeddedKafka startTemporary(java.util.function.IntUnaryOperator advertisedRoute) {
         try {
-            EmbeddedKafka broker = start(Files.createTempDirectory("kafka-workshop-"), freePort(), freePort(), true);
+            int port = freePort();
+            EmbeddedKafka broker = start(Files.createTempDirectory("kafka-workshop-"), port, freePort(), true, advertisedRoute.applyAsInt(port));
             Runtime.getRuntime().addShutdownHook(new Thread(broker::close, "embedded-kafka-cleanup"));
             return broker;
         } catch (IOException e) {
@@ -62,6 +71,10 @@ public final class EmbeddedKafka implements AutoCloseable {
      * reused so topics and records survive a restart.
      */
     public static EmbeddedKafka start(Path dataDir, int port, int controllerPort, boolean deleteOnClose) {
+        return start(dataDir, port, controllerPort, deleteOnClose, port);
+    }
+
+    private static EmbeddedKafka start(Path dataDir, int port, int controllerPort, boolean deleteOnClose, int advertisedPort) {
         Workshop.quietLogs();
         ensurePortFree(port);
         ensurePortFree(controllerPort);
@@ -71,7 +84,7 @@ public final class EmbeddedKafka implements AutoCloseable {
         config.put("controller.quorum.voters", "1@127.0.0.1:" + controllerPort);
         // Loopback only: a workshop broker must never be reachable from the room's network.
         config.put("listeners", "PLAINTEXT://127.0.0.1:" + port + ",CONTROLLER://127.0.0.1:" + controllerPort);
-        config.put("advertised.listeners", "PLAINTEXT://127.0.0.1:" + port);
+        config.put("advertised.listeners", "PLAINTEXT://127.0.0.1:" + advertisedPort);
         config.put("controller.listener.names", "CONTROLLER");
         config.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
         config.put("inter.broker.listener.name", "PLAINTEXT");

@@ -3,28 +3,15 @@ package workshop.checks;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.Comparator;
-import java.util.List;
-import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.stream.Stream;
 
-import kafka.server.KafkaConfig;
-import kafka.server.KafkaRaftServer;
-import org.apache.kafka.common.Uuid;
-import org.apache.kafka.common.utils.Time;
-import org.apache.kafka.metadata.storage.Formatter;
-import org.apache.kafka.server.common.Feature;
-import org.apache.kafka.server.common.MetadataVersion;
+import workshop.EmbeddedKafka;
 
 /**
  * Lab 05: a real broker of the checker's own, in this JVM, that clients reach only through a
@@ -35,59 +22,29 @@ import org.apache.kafka.server.common.MetadataVersion;
  */
 final class Lab05Broker implements AutoCloseable {
 
-    private final Path dataDir;
-    private final KafkaRaftServer server;
     private final int relayPort;
-    private final int brokerPort;
     private final Set<Socket> sockets = ConcurrentHashMap.newKeySet();
+    private volatile EmbeddedKafka kafka;
+    private volatile int brokerPort;
     private volatile ServerSocket relay;
     private volatile boolean stalled;
 
-    private Lab05Broker(Path dataDir, KafkaRaftServer server, int relayPort, int brokerPort) {
-        this.dataDir = dataDir;
-        this.server = server;
+    private Lab05Broker(int relayPort) {
         this.relayPort = relayPort;
-        this.brokerPort = brokerPort;
     }
 
     static Lab05Broker start() throws Exception {
-        Path dataDir = Files.createTempDirectory("lab05-broker-");
-        int relayPort = freePort();
-        int brokerPort = freePort();
-        int controllerPort = freePort();
-        Properties config = new Properties();
-        config.put("process.roles", "broker,controller");
-        config.put("node.id", "1");
-        config.put("controller.quorum.voters", "1@127.0.0.1:" + controllerPort);
-        config.put("listeners", "PLAINTEXT://127.0.0.1:" + brokerPort + ",CONTROLLER://127.0.0.1:" + controllerPort);
+        Lab05Broker broker = new Lab05Broker(freePort());
         // Clients are told to connect to the relay, so a stalled relay is a broker gone for them.
-        config.put("advertised.listeners", "PLAINTEXT://127.0.0.1:" + relayPort);
-        config.put("controller.listener.names", "CONTROLLER");
-        config.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
-        config.put("inter.broker.listener.name", "PLAINTEXT");
-        config.put("log.dirs", dataDir.toAbsolutePath().toString());
-        config.put("offsets.topic.replication.factor", "1");
-        config.put("offsets.topic.num.partitions", "1");
-        config.put("transaction.state.log.replication.factor", "1");
-        config.put("transaction.state.log.min.isr", "1");
-        config.put("transaction.state.log.num.partitions", "1");
-        config.put("share.coordinator.state.topic.replication.factor", "1");
-        config.put("share.coordinator.state.topic.min.isr", "1");
-        config.put("num.partitions", "1");
-        new Formatter()
-                .setPrintStream(new PrintStream(OutputStream.nullOutputStream()))
-                .setSupportedFeatures(Feature.PRODUCTION_FEATURES)
-                .setClusterId(Uuid.randomUuid().toString())
-                .setNodeId(1)
-                .setDirectories(List.of(dataDir.toAbsolutePath().toString()))
-                .setReleaseVersion(MetadataVersion.LATEST_PRODUCTION)
-                .setControllerListenerName("CONTROLLER")
-                .setIgnoreFormatted(true)
-                .run();
-        Lab05Broker broker = new Lab05Broker(dataDir, new KafkaRaftServer(KafkaConfig.fromProps(config, false), Time.SYSTEM),
-                relayPort, brokerPort);
-        broker.listen();
-        broker.server.startup();
+        broker.kafka = EmbeddedKafka.startTemporary(port -> {
+            broker.brokerPort = port;
+            try {
+                broker.listen();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+            return broker.relayPort;
+        });
         return broker;
     }
 
@@ -163,12 +120,8 @@ final class Lab05Broker implements AutoCloseable {
     public void close() {
         closeQuietly(relay);
         restore();
-        server.shutdown();
-        server.awaitShutdown();
-        try (Stream<Path> paths = Files.walk(dataDir)) {
-            paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        } catch (IOException ignored) {
-            // a leftover temp folder is harmless
+        if (kafka != null) {
+            kafka.close();
         }
     }
 
