@@ -65,20 +65,34 @@ public final class KafkaCluster implements AutoCloseable {
      * port, or a proxy in front of it).
      */
     public static KafkaCluster startTemporary(int nodes, IntUnaryOperator replicationRoute, Duration bound) {
-        try {
-            Path root = Files.createTempDirectory("kafka-workshop-cluster-");
-            List<NodeSpec> specs = new ArrayList<>();
-            for (int id = 1; id <= nodes; id++) {
-                int replication = EmbeddedKafka.freePort();
-                specs.add(new NodeSpec(id, EmbeddedKafka.freePort(), EmbeddedKafka.freePort(), replication,
-                        replicationRoute.applyAsInt(replication), root.resolve("node-" + id)));
+        for (int attempt = 1; ; attempt++) {
+            try {
+                Path root = Files.createTempDirectory("kafka-workshop-cluster-");
+                List<NodeSpec> specs = new ArrayList<>();
+                for (int id = 1; id <= nodes; id++) {
+                    int replication = EmbeddedKafka.freePort();
+                    specs.add(new NodeSpec(id, EmbeddedKafka.freePort(), EmbeddedKafka.freePort(), replication,
+                            replicationRoute.applyAsInt(replication), root.resolve("node-" + id)));
+                }
+                KafkaCluster cluster = new KafkaCluster(root, true, specs);
+                Runtime.getRuntime().addShutdownHook(new Thread(cluster::close, "kafka-cluster-cleanup"));
+                cluster.startAll(bound);
+                return cluster;
+            } catch (PortTaken e) {
+                // A free port was taken by another program before its broker bound it: pick new ones.
+                if (attempt == 3) {
+                    throw new Workshop.WorkshopException(e.getMessage());
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
             }
-            KafkaCluster cluster = new KafkaCluster(root, true, specs);
-            Runtime.getRuntime().addShutdownHook(new Thread(cluster::close, "kafka-cluster-cleanup"));
-            cluster.startAll(bound);
-            return cluster;
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** A broker of a throwaway cluster could not bind a port that was free a moment before. */
+    static final class PortTaken extends RuntimeException {
+        PortTaken(String message) {
+            super(message);
         }
     }
 
@@ -205,8 +219,10 @@ public final class KafkaCluster implements AutoCloseable {
                 for (NodeSpec spec : specs) {
                     Process process = processes.get(spec.id());
                     if (process != null && !process.isAlive() && !closing) {
-                        throw new Workshop.WorkshopException("Broker " + spec.id() + " of the cluster ended while starting"
-                                + " (exit code " + process.exitValue() + "). Its log: " + dataRoot.resolve("node-" + spec.id() + ".log"));
+                        Path log = dataRoot.resolve("node-" + spec.id() + ".log");
+                        String message = "Broker " + spec.id() + " of the cluster ended while starting (exit code " + process.exitValue()
+                                + "). Its log: " + log;
+                        throw deleteOnClose && logSays(log, "Address already in use") ? new PortTaken(message) : new Workshop.WorkshopException(message);
                     }
                 }
                 try {
@@ -226,6 +242,14 @@ public final class KafkaCluster implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new Workshop.WorkshopException("Interrupted while the cluster started");
+        }
+    }
+
+    private static boolean logSays(Path log, String text) {
+        try {
+            return Files.readString(log, StandardCharsets.UTF_8).contains(text);
+        } catch (IOException e) {
+            return false;
         }
     }
 
