@@ -47,6 +47,7 @@ public final class GatedProducer extends ForwardingProducer<String, String> {
     private final Producer<String, String> delegate;
     private final Map<String, AtomicInteger> sends = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> completions = new ConcurrentHashMap<>();
+    private final Map<String, AtomicInteger> answered = new ConcurrentHashMap<>();
     private final Map<String, List<String>> sent = new ConcurrentHashMap<>();
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicInteger maxInFlight = new AtomicInteger();
@@ -147,6 +148,7 @@ public final class GatedProducer extends ForwardingProducer<String, String> {
                 if (watched) {
                     inFlight.decrementAndGet();
                 }
+                answered.computeIfAbsent(topic, t -> new AtomicInteger()).incrementAndGet();
                 try {
                     runWatched(callback, metadata, exception);
                 } finally {
@@ -296,6 +298,12 @@ public final class GatedProducer extends ForwardingProducer<String, String> {
         Map<String, Integer> copy = new java.util.TreeMap<>();
         sends.forEach((topic, n) -> copy.put(topic, n.get()));
         return copy;
+    }
+
+    /** Sends to this topic that the broker has answered: their callbacks have at least started. */
+    public int answered(String topic) {
+        AtomicInteger n = answered.get(topic);
+        return n == null ? 0 : n.get();
     }
 
     /** Sends to this topic whose completion (and callback, if any) has finished. */
