@@ -115,17 +115,9 @@ public final class Workshop {
     /** Finds a broker as the README says and returns it; close it to stop an embedded one. */
     public static Cluster connect(String[] args) {
         quietLogs();
-        Options options = new Options();
-        CommandLine commandLine = new CommandLine(options).setUnmatchedArgumentsAllowed(true);
-        try {
-            commandLine.parseArgs(args);
-        } catch (CommandLine.ParameterException e) {
-            throw new WorkshopException(e.getMessage());
-        }
-        String bootstrap = options.bootstrapServer != null ? options.bootstrapServer : System.getenv("KAFKA_BOOTSTRAP_SERVERS");
-        Path configFile = options.commandConfig != null ? options.commandConfig
-                : System.getenv("KAFKA_CLIENT_CONFIG") != null ? Path.of(System.getenv("KAFKA_CLIENT_CONFIG")) : null;
-        Properties clientConfig = loadClientConfig(configFile);
+        Options options = parse(args);
+        String bootstrap = bootstrap(options);
+        Properties clientConfig = loadClientConfig(commandConfig(options));
         if (bootstrap != null && !bootstrap.isBlank()) {
             requireReachable(bootstrap, clientConfig, EXPLICIT_BROKER_BOUND);
             System.out.println("Using the Kafka broker at " + bootstrap + ".");
@@ -151,7 +143,7 @@ public final class Workshop {
     public static Cluster connectCluster(String[] args, int brokers) {
         quietLogs();
         Options options = parse(args);
-        String bootstrap = options.bootstrapServer != null ? options.bootstrapServer : System.getenv("KAFKA_BOOTSTRAP_SERVERS");
+        String bootstrap = bootstrap(options);
         Properties clientConfig = loadClientConfig(commandConfig(options));
         boolean named = bootstrap != null && !bootstrap.isBlank();
         if (named || answers("localhost", 9092)) {
@@ -200,6 +192,10 @@ public final class Workshop {
             throw new WorkshopException(e.getMessage());
         }
         return options;
+    }
+
+    private static String bootstrap(Options options) {
+        return options.bootstrapServer != null ? options.bootstrapServer : System.getenv("KAFKA_BOOTSTRAP_SERVERS");
     }
 
     private static Path commandConfig(Options options) {
