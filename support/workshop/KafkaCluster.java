@@ -18,7 +18,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.IntConsumer;
 import java.util.function.IntUnaryOperator;
 import java.util.stream.Collectors;
-import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
 import org.apache.kafka.clients.admin.Admin;
@@ -353,7 +352,6 @@ public final class KafkaCluster implements AutoCloseable {
 
     /** Ids of the brokers, for messages. */
     public String describe() {
-        return IntStream.range(0, specs.size()).mapToObj(i -> "broker " + specs.get(i).id() + " on " + specs.get(i).clientAddress())
-                .collect(Collectors.joining(", "));
+        return specs.stream().map(s -> "broker " + s.id() + " on " + s.clientAddress()).collect(Collectors.joining(", "));
     }
 }
