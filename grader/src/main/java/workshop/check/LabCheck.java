@@ -163,6 +163,14 @@ public abstract class LabCheck {
         return records;
     }
 
+    /**
+     * Fails this check as a consequence of another one, named by its {@code @DisplayName}: the
+     * report points the learner at that check first. Only for a cause the check has isolated.
+     */
+    protected static FailedBecause failBecause(String causeCheck, String message) {
+        throw new FailedBecause(causeCheck, message);
+    }
+
     /** Rethrows what a lab call threw in a {@code @BeforeAll}, so each check reports it. */
     protected static void rethrow(Throwable thrown) {
         if (thrown instanceof RuntimeException runtime) {

@@ -20,7 +20,41 @@ public final class LearnerMessages {
     /** AssertJ prints "[description] expected/actual"; a learner reads the description first. */
     static String withoutBrackets(String message) {
         Matcher m = ASSERTJ_DESCRIPTION.matcher(message);
-        return m.matches() ? m.group(1).strip() + "\n" + m.group(2).strip() : message;
+        return m.matches() ? m.group(1).strip() + "\n" + withoutRepeatedValues(m.group(2).strip()) : message;
+    }
+
+    /**
+     * AssertJ prints a value under each heading ("to contain exactly in any order:", "but could
+     * not find the following elements:"); when nothing matched, two of them are the same list.
+     * A learner reads it once: the repeat becomes a pointer to the value above.
+     */
+    static String withoutRepeatedValues(String assertj) {
+        List<String> out = new ArrayList<>();
+        List<String> seen = new ArrayList<>();
+        String[] lines = assertj.split("\n", -1);
+        for (int i = 0; i < lines.length; i++) {
+            String heading = lines[i];
+            if (!heading.endsWith(":") || heading.startsWith(" ")) {
+                out.add(heading);
+                continue;
+            }
+            StringBuilder value = new StringBuilder();
+            int j = i + 1;
+            while (j < lines.length && lines[j].startsWith(" ")) {
+                value.append(lines[j]).append('\n');
+                j++;
+            }
+            String text = value.toString().strip();
+            if (!text.isEmpty() && text.length() > 2 && seen.contains(text)) {
+                out.add(heading.substring(0, heading.length() - 1) + ": the same as above");
+            } else {
+                out.add(heading);
+                value.toString().lines().forEach(out::add);
+                seen.add(text);
+            }
+            i = j - 1;
+        }
+        return String.join("\n", out);
     }
 
     public static String describe(Throwable failure) {

@@ -61,6 +61,7 @@ class Lab02CallbackCheck extends LabCheck {
     static final Duration CALL_BOUND = Duration.ofSeconds(12);
     static final Duration MAX_BLOCK = Duration.ofSeconds(2);
     static final Duration SLOW_CALLBACK = Duration.ofMillis(500);
+    static final String NEVER_BLOCKS = "the callback never blocks the producer's I/O thread";
 
     static String topic;
     static String dlq;
@@ -141,6 +142,9 @@ class Lab02CallbackCheck extends LabCheck {
     }
 
     static void requireReturned() {
+        if (hung != null && hungIoStack != null) {
+            throw failBecause(NEVER_BLOCKS, hung + ", waiting for the producer's I/O thread, which was stuck in a callback");
+        }
         if (hung != null) {
             fail(hung);
         }
@@ -150,7 +154,7 @@ class Lab02CallbackCheck extends LabCheck {
 
     @Test
     @Order(1)
-    @DisplayName("the callback never blocks the producer's I/O thread")
+    @DisplayName(NEVER_BLOCKS)
     void callbackNeverBlocks() {
         rethrow(thrown);
         assertThat(producer.getsOnIoThread())
@@ -293,6 +297,11 @@ class Lab02CallbackCheck extends LabCheck {
                  + "The callback's failure branch never sent them. Likely causes: it tests metadata instead of the exception "
                  + "(metadata is never null: test exception != null), or it counts the failure and sends nothing");
         }
+        if (dead.size() < FAILED.size() && ioThreadWaited()) {
+            throw failBecause(NEVER_BLOCKS, dead.size() + " of the " + FAILED.size() + " failed readings reached <topic>.DLQ. "
+                    + "The DLQ sends are made in callbacks that waited on the producer's I/O thread: a send that waits there "
+                    + "for as long as max.block.ms fails, and its record is lost");
+        }
         Map<String, Reading> failedByValue = new LinkedHashMap<>();
         FAILED.stream().sorted().forEach(i -> failedByValue.put(readings.get(i).value(), readings.get(i)));
         for (ConsumerRecord<String, String> record : dead) {
@@ -331,6 +340,11 @@ class Lab02CallbackCheck extends LabCheck {
     void countsAreRight() {
         requireReturned();
         SendCounts right = new SendCounts(GOOD, FAILED.size());
+        if (!counts.equals(right) && ioThreadWaited()) {
+            throw failBecause(NEVER_BLOCKS, "sendWithCallbacks returned acked=" + counts.acked() + ", failed=" + counts.failed()
+                    + " instead of acked=" + GOOD + ", failed=" + FAILED.size() + ", while callbacks waited on the producer's I/O "
+                    + "thread: no acknowledgement is handled while a callback waits");
+        }
         if (callbacksAtReturn < READINGS && !counts.equals(right)) {
             fail("sendWithCallbacks returned acked=" + counts.acked() + ", failed=" + counts.failed() + " instead of acked="
                  + GOOD + ", failed=" + FAILED.size() + ": when it returned, only " + callbacksAtReturn + " of the " + READINGS
@@ -343,6 +357,12 @@ class Lab02CallbackCheck extends LabCheck {
                     + "ended, a callback counts the wrong way (a failure as acked, or both), or a plain int lost updates "
                     + "made from the I/O thread", counts.acked(), counts.failed(), GOOD, FAILED.size())
                 .isEqualTo(right);
+    }
+
+    /** Whether a callback made the producer's I/O thread wait: what the first check fails on. */
+    static boolean ioThreadWaited() {
+        StackTraceElement[] evidence = hungIoStack != null ? hungIoStack : gated.waitSample();
+        return hungIoStack != null || gated.waitingCallbacks() > 0 || evidence != null && waitsForMetadata(evidence);
     }
 
     static String text(Reading reading) {

@@ -19,6 +19,7 @@ import org.junit.platform.launcher.TestPlan;
 import org.junit.platform.launcher.core.LauncherDiscoveryRequestBuilder;
 import org.junit.platform.launcher.core.LauncherFactory;
 
+import workshop.check.FailedBecause;
 import workshop.check.LabUnderTest;
 import workshop.check.LearnerMessages;
 
@@ -86,7 +87,9 @@ public final class CheckRunner {
                             out.println("PASS\t" + ResultLine.escape(test.getDisplayName()));
                         } else {
                             String message = result.getThrowable().map(LearnerMessages::describe).orElse("failed");
-                            out.println("FAIL\t" + ResultLine.escape(test.getDisplayName()) + "\t" + ResultLine.escape(message));
+                            String cause = result.getThrowable().filter(FailedBecause.class::isInstance)
+                                    .map(t -> "\t" + ResultLine.escape(((FailedBecause) t).causeCheck())).orElse("");
+                            out.println("FAIL\t" + ResultLine.escape(test.getDisplayName()) + "\t" + ResultLine.escape(message) + cause);
                             if (failFast) {
                                 // The first failure is the verdict: the checks after it are reported as not run.
                                 out.println("DONE");

@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
@@ -14,7 +15,12 @@ import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 public record Curriculum(List<Lab> labs) {
 
     /** One lab: {@code id} is its two-digit number, {@code name} its file name without .java. */
-    public record Lab(String id, String name, String title, int part, int minutes, boolean ready, String checker, List<String> hints) {
+    public record Lab(String id, String name, String title, int part, int minutes, boolean ready, String checker, List<Hint> hints) {
+
+        /** The hints for one target ("TODO 2", or a check's name), in the order they are given. */
+        public List<Hint> hintsFor(String target) {
+            return hints.stream().filter(h -> h.targets().contains(target)).toList();
+        }
 
         public String fileName() {
             return id + "-" + name + ".java";
@@ -23,6 +29,13 @@ public record Curriculum(List<Lab> labs) {
         public String label() {
             return id + "-" + name;
         }
+    }
+
+    /**
+     * A hint, for the TODOs ("TODO 1") and checks (by name) it helps with; a target's hints go
+     * from a nudge to the exact calls.
+     */
+    public record Hint(@JsonProperty("for") List<String> targets, String text) {
     }
 
     public static Curriculum load(Path root) {

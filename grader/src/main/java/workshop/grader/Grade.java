@@ -14,7 +14,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Properties;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 
@@ -33,8 +32,14 @@ public final class Grade implements Callable<Integer> {
     @Parameters(arity = "0..*", paramLabel = "LAB", description = "lab numbers or names, e.g. 02 or 02-callback")
     List<String> labQueries = new ArrayList<>();
 
-    @Option(names = "--hint", description = "show the next hint for the lab instead of grading it")
+    @Option(names = "--hint", description = "show the next hint for where the lab is: its first failed check, or its next TODO")
     boolean hint;
+
+    @Option(names = "--reset", description = "with --hint: start the lab's hints over")
+    boolean resetHints;
+
+    @Option(names = "--list", description = "show the progress table from the last grades, without grading anything")
+    boolean list;
 
     @Option(names = "--watch", description = "re-grade whichever lab file is saved, until Ctrl+C")
     boolean watch;
@@ -56,6 +61,7 @@ public final class Grade implements Callable<Integer> {
 
     private Path root;
     private Curriculum curriculum;
+    private Progress progress;
 
     public static void main(String[] args) {
         Workshop.quietLogs();
@@ -72,7 +78,8 @@ public final class Grade implements Callable<Integer> {
         for (String query : labQueries) {
             Optional<Curriculum.Lab> lab = curriculum.find(query);
             if (lab.isEmpty()) {
-                System.err.println("✗ There is no lab \"" + query + "\". Run ./jbang grade to list them.");
+                System.err.println("✗ There is no lab \"" + query + "\". The labs: "
+                        + String.join(", ", curriculum.labs().stream().map(Curriculum.Lab::label).toList()) + ".");
                 return 2;
             }
             if (!lab.get().ready()) {
@@ -81,8 +88,23 @@ public final class Grade implements Callable<Integer> {
             }
             named.add(lab.get());
         }
+        if (resetHints && !hint) {
+            System.err.println("✗ --reset goes with --hint: ./jbang grade 02 --hint --reset starts lab 02's hints over."
+                    + " To put a lab file back to its starter: ./jbang reset 02");
+            return 2;
+        }
+        if (docker && !hint && !DockerKafka.dockerAvailable()) {
+            System.err.println("✗ Docker is not available here (no Docker engine answered), so --docker cannot be used."
+                    + " Grade without --docker: an embedded broker needs no Docker.");
+            return 2;
+        }
+        progress = Progress.load(root);
         if (hint) {
-            return showHint(named);
+            if (named.size() != 1) {
+                System.err.println("✗ Name one lab for a hint, e.g. ./jbang grade 02 --hint");
+                return 2;
+            }
+            return new Hints(root, System.out).show(named.get(0), fileFor(named.get(0)), progress, resetHints);
         }
         if (fixture != null) {
             return gradeFixture(named);
@@ -92,25 +114,76 @@ public final class Grade implements Callable<Integer> {
             return 2;
         }
         boolean table = named.isEmpty() && !watch;
-        List<Curriculum.Lab> toGrade = named.isEmpty() && !watch ? curriculum.ready() : named;
-        try (GradingBroker broker = docker ? GradingBroker.startInDocker() : GradingBroker.start(bootstrapServer);
-             LabRunner runner = new LabRunner(root, broker.bootstrapServers())) {
-            Map<Curriculum.Lab, LabGrade> grades = new LinkedHashMap<>();
-            for (Curriculum.Lab lab : toGrade) {
-                grades.put(lab, gradeAndReport(runner, lab, fileFor(lab), !table));
-            }
+        if (list && !table) {
+            System.err.println("✗ --list shows the progress of every lab: use it without naming a lab (./jbang grade --list).");
+            return 2;
+        }
+        try (GradingBroker.OnDemand broker = new GradingBroker.OnDemand(docker, bootstrapServer);
+             LabRunner runner = new LabRunner(root, broker)) {
             if (table) {
-                printTable(grades);
+                return progressTable(runner);
+            }
+            boolean passed = true;
+            for (Curriculum.Lab lab : named) {
+                passed &= gradeAndReport(runner, lab, fileFor(lab), true).passed();
             }
             if (watch) {
                 watchAndGrade(runner);
                 return 0;
             }
-            return grades.values().stream().allMatch(LabGrade::passed) ? 0 : 1;
+            return passed ? 0 : 1;
         } catch (EmbeddedKafka.PortInUseException | Workshop.WorkshopException e) {
             System.err.println("✗ " + e.getMessage());
             return 2;
         }
+    }
+
+    /**
+     * The progress table: each lab's remembered grade while its file and the grader are
+     * unchanged, "not started" for a file that is still its starter, and a fresh grade for the
+     * rest (none with --list). Reference solutions are always graded.
+     */
+    private int progressTable(LabRunner runner) {
+        Starters starters = solutions ? null : Starters.of(root);
+        Map<Curriculum.Lab, String> status = new LinkedHashMap<>();
+        Map<Curriculum.Lab, Boolean> done = new LinkedHashMap<>();
+        List<Curriculum.Lab> toGrade = new ArrayList<>();
+        for (Curriculum.Lab lab : curriculum.ready()) {
+            Path path = fileFor(lab);
+            Optional<Progress.Entry> remembered = solutions ? Optional.empty() : progress.current(lab, path);
+            if (!solutions && !Files.isRegularFile(path)) {
+                status.put(lab, "✗ no file: ./jbang reset " + lab.id() + " brings back its starter");
+                done.put(lab, false);
+            } else if (!solutions && starters.isStarter(lab, path)) {
+                status.put(lab, "· not started");
+                done.put(lab, false);
+            } else if (remembered.isPresent()) {
+                status.put(lab, statusOf(remembered.get().toGrade(lab, path.toString())));
+                done.put(lab, remembered.get().passed());
+            } else if (list) {
+                status.put(lab, progress.last(lab).isPresent() ? "· changed since its last grade" : "· not graded yet");
+                done.put(lab, false);
+            } else {
+                toGrade.add(lab);
+            }
+        }
+        if (!toGrade.isEmpty() && !solutions) {
+            System.out.println(toGrade.size() == 1 ? "1 lab changed since its last grade: grading it."
+                    : toGrade.size() + " labs changed since their last grade: grading them.");
+        }
+        for (Curriculum.Lab lab : toGrade) {
+            LabGrade grade = gradeAndReport(runner, lab, fileFor(lab), false);
+            status.put(lab, statusOf(grade));
+            done.put(lab, grade.passed());
+        }
+        printTable(status, done);
+        return done.values().stream().allMatch(Boolean::booleanValue) ? 0 : 1;
+    }
+
+    private static String statusOf(LabGrade grade) {
+        return grade.passed() ? "✓ done"
+                : grade.compileErrors() != null ? "✗ does not compile"
+                : "✗ " + grade.passedCount() + "/" + grade.checks().size() + " checks";
     }
 
     /** Grades one fixture the way the build does: applied to the solution, stopping at the first failure. */
@@ -134,8 +207,8 @@ public final class Grade implements Callable<Integer> {
             System.err.println("✗ " + e.getMessage());
             return 2;
         }
-        try (GradingBroker broker = docker ? GradingBroker.startInDocker() : GradingBroker.start(bootstrapServer);
-             LabRunner runner = new LabRunner(root, broker.bootstrapServers())) {
+        try (GradingBroker.OnDemand broker = new GradingBroker.OnDemand(docker, bootstrapServer);
+             LabRunner runner = new LabRunner(root, broker)) {
             String shown = "fixture " + f.name();
             System.out.printf("Grading %s (%s)%n  %s%n", lab.label(), shown, f.description());
             long start = System.nanoTime();
@@ -167,10 +240,13 @@ public final class Grade implements Callable<Integer> {
         LabGrade grade = runner.grade(lab, path);
         double seconds = (System.nanoTime() - start) / 1e9;
         new Report(System.out).print(grade, seconds, detailed, solutions || file != null);
+        if (!solutions && file == null) {
+            progress.record(lab, path, grade);
+        }
         return grade;
     }
 
-    private void printTable(Map<Curriculum.Lab, LabGrade> grades) {
+    private void printTable(Map<Curriculum.Lab, String> status, Map<Curriculum.Lab, Boolean> done) {
         System.out.println();
         System.out.println("  Lab  Name                        Min  Status");
         int part = 0;
@@ -179,56 +255,25 @@ public final class Grade implements Callable<Integer> {
                 part = lab.part();
                 System.out.println("  Part " + part);
             }
-            LabGrade grade = grades.get(lab);
-            String status = grade == null ? "· coming"
-                    : grade.passed() ? "✓ done"
-                    : grade.compileErrors() != null ? "✗ does not compile"
-                    : "✗ " + grade.passedCount() + "/" + grade.checks().size() + " checks";
-            System.out.printf("  %-4s %-27s %3d  %s%n", lab.id(), lab.name(), lab.minutes(), status);
+            System.out.printf("  %-4s %-27s %3d  %s%n", lab.id(), lab.name(), lab.minutes(), status.getOrDefault(lab, "· coming"));
         }
-        long done = grades.values().stream().filter(LabGrade::passed).count();
+        long passed = done.values().stream().filter(Boolean::booleanValue).count();
         if (solutions) {
             // Spoken to the instructor: a failing reference solution is the kit's defect, not a learner's.
-            System.out.printf("%nReference solutions: %d of %d ready labs pass.%n", done, grades.size());
-            if (done < grades.size()) {
+            System.out.printf("%nReference solutions: %d of %d ready labs pass.%n", passed, done.size());
+            if (passed < done.size()) {
                 System.out.println("A failing solution means the kit is broken on this machine: re-run that lab with"
                         + " ./jbang grade NN --solutions to see each check, and see grader/README.adoc.");
             }
             return;
         }
-        System.out.printf("%nProgress: %d of %d ready labs done (%d labs in the workshop).%n", done, grades.size(), curriculum.labs().size());
-        grades.values().stream().filter(g -> !g.passed()).findFirst().ifPresent(next ->
+        System.out.printf("%nProgress: %d of %d ready labs done (%d labs in the workshop).%n", passed, done.size(), curriculum.labs().size());
+        done.entrySet().stream().filter(e -> !e.getValue()).findFirst().ifPresent(next ->
                 System.out.printf("Next: lab %s. Run ./jbang labs/%s, then ./jbang grade %s%n",
-                        next.lab().label(), next.lab().fileName(), next.lab().id()));
-    }
-
-    private int showHint(List<Curriculum.Lab> named) throws IOException {
-        if (named.size() != 1) {
-            System.err.println("✗ Name one lab for a hint, e.g. ./jbang grade 02 --hint");
-            return 2;
+                        next.getKey().label(), next.getKey().fileName(), next.getKey().id()));
+        if (list) {
+            System.out.println("(From the last grades: ./jbang grade, without --list, grades the labs that changed.)");
         }
-        Curriculum.Lab lab = named.get(0);
-        Path state = root.resolve("build/hints.properties");
-        Properties shown = new Properties();
-        if (Files.exists(state)) {
-            try (var in = Files.newInputStream(state)) {
-                shown.load(in);
-            }
-        }
-        int next = Integer.parseInt(shown.getProperty(lab.id(), "0"));
-        int index = Math.min(next, lab.hints().size() - 1);
-        System.out.printf("Hint %d of %d for %s:%n%n", index + 1, lab.hints().size(), lab.label());
-        System.out.println(indent(lab.hints().get(index).strip()));
-        System.out.println();
-        System.out.println(index + 1 < lab.hints().size()
-                ? "Run it again for a stronger hint. The guide has the whole story: guide/" + lab.label() + ".adoc"
-                : "That was the last hint: solutions/" + lab.fileName() + " has the answer, if you must.");
-        shown.setProperty(lab.id(), Integer.toString(index + 1));
-        Files.createDirectories(state.getParent());
-        try (var out = Files.newOutputStream(state)) {
-            shown.store(out, "hints shown per lab");
-        }
-        return 0;
     }
 
     static String indent(String text) {

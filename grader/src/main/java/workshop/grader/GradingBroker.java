@@ -49,6 +49,36 @@ public final class GradingBroker implements AutoCloseable {
         return bootstrapServers;
     }
 
+    /**
+     * A grading broker started on first use, so that a missing file or a compile error is
+     * reported before any broker starts; closing it stops the broker if one was started.
+     */
+    public static final class OnDemand implements AutoCloseable, java.util.function.Supplier<String> {
+        private final boolean docker;
+        private final String named;
+        private GradingBroker started;
+
+        public OnDemand(boolean docker, String named) {
+            this.docker = docker;
+            this.named = named;
+        }
+
+        @Override
+        public synchronized String get() {
+            if (started == null) {
+                started = docker ? startInDocker() : start(named);
+            }
+            return started.bootstrapServers();
+        }
+
+        @Override
+        public synchronized void close() {
+            if (started != null) {
+                started.close();
+            }
+        }
+    }
+
     @Override
     public void close() {
         if (owned != null) {

@@ -11,6 +11,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * Grades one lab file: compiles it alone, then runs its checker in a fresh JVM against the
@@ -23,13 +24,18 @@ public final class LabRunner implements AutoCloseable {
     static final Duration LAB_BOUND = Duration.ofMinutes(4);
 
     private final Path root;
-    private final String bootstrapServers;
+    /** Asked only once a lab compiles: the cheap verdicts need no broker. */
+    private final Supplier<String> bootstrapServers;
     private Process standby;
     private Process listingJvm;
     private static CheckJvmArchive archive;
     private int gradings;
 
     public LabRunner(Path root, String bootstrapServers) {
+        this(root, () -> bootstrapServers);
+    }
+
+    public LabRunner(Path root, Supplier<String> bootstrapServers) {
         this.root = root;
         this.bootstrapServers = bootstrapServers;
     }
@@ -52,9 +58,16 @@ public final class LabRunner implements AutoCloseable {
             return new LabGrade(lab, shown, compiled.errors(), List.of(), null);
         }
         try {
+            String bootstrap;
+            try {
+                bootstrap = bootstrapServers.get();
+            } catch (RuntimeException e) {
+                LabCompiler.deleteQuietly(compiled.classes());
+                throw e;
+            }
             Path results = Files.createTempFile("lab-results-", ".txt");
             Process process = takeStandby();
-            List<String> job = List.of(lab.checker(), compiled.classes().toString(), shown, bootstrapServers,
+            List<String> job = List.of(lab.checker(), compiled.classes().toString(), shown, bootstrap,
                     results.toString(), Boolean.toString(failFast));
             try (var in = new java.io.OutputStreamWriter(process.getOutputStream(), StandardCharsets.UTF_8)) {
                 in.write(String.join("\n", job) + "\n\n");
@@ -143,8 +156,10 @@ public final class LabRunner implements AutoCloseable {
                     running = null;
                 }
                 case "FAIL" -> {
-                    String name = ResultLine.unescape(parts[1]);
-                    checks.put(name, new LabGrade.Check(name, false, parts.length > 2 ? ResultLine.unescape(parts[2]) : "failed"));
+                    String[] fields = line.split("\t", 4);
+                    String name = ResultLine.unescape(fields[1]);
+                    checks.put(name, new LabGrade.Check(name, false, fields.length > 2 ? ResultLine.unescape(fields[2]) : "failed",
+                            fields.length > 3 ? ResultLine.unescape(fields[3]) : null));
                     running = null;
                 }
                 case "DONE" -> done = true;

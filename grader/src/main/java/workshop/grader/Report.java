@@ -18,6 +18,11 @@ final class Report {
             out.printf("  Fix the line above, save, and grade again: ./jbang grade %s%n", lab.id());
             return;
         }
+        if (grade.checks().isEmpty() && grade.crash() != null) {
+            // Nothing was graded: a missing file, say, is one sentence, not "0 of 0 checks".
+            out.printf("✗ %s: %s%n", lab.label(), grade.crash());
+            return;
+        }
         if (grade.passed()) {
             out.printf("✓ %s: all %d checks pass (%.1f s)%n", lab.label(), grade.checks().size(), seconds);
             if (detailed) {
@@ -43,13 +48,20 @@ final class Report {
                 out.println("    ✓ " + check.name());
             } else {
                 out.println("    ✗ " + check.name());
+                if (check.cause() != null && grade.failures().stream().anyMatch(c -> c.name().equals(check.cause()))) {
+                    out.println("        This follows from ✗ \"" + check.cause() + "\": fix that one first.");
+                }
                 // An unfinished TODO fails every check the same way: say it once.
                 out.println("        " + (check.message().equals(previous) ? "(same reason as above)" : check.message().replace("\n", "\n        ")));
                 previous = check.message();
             }
         }
         if (!instructor) {
-            out.printf("  Next: fix the first ✗ above in %s and grade again. Stuck? ./jbang grade %s --hint%n", grade.file(), lab.id());
+            LabGrade.Check first = grade.fixFirst().orElse(null);
+            boolean firstInOrder = first == null || first.equals(grade.failures().get(0));
+            out.printf("  Next: fix %s in %s and grade again. Stuck? ./jbang grade %s --hint%n",
+                    firstInOrder ? "the first ✗ above" : "✗ \"" + first.name() + "\" first (the others follow from it)",
+                    grade.file(), lab.id());
         }
     }
 }

@@ -49,4 +49,25 @@ class LearnerMessagesTest {
 
         assertThat(LearnerMessages.chain(thrown)).isEqualTo(thrown.toString());
     }
+
+    @Test
+    void aListAssertJWouldPrintTwiceIsPrintedOnce() {
+        AssertionError failure = (AssertionError) catchThrowable(() -> assertThat(java.util.List.<String>of())
+                .as("The DLQ should hold each failed reading once")
+                .containsExactlyInAnyOrderElementsOf(java.util.List.of("s1=21.5", "s2=19.0")));
+
+        String message = LearnerMessages.describe(failure);
+
+        assertThat(message).startsWith("The DLQ should hold each failed reading once\nExpecting actual:")
+                .containsOnlyOnce("[\"s1=21.5\", \"s2=19.0\"]")
+                .contains("but could not find the following elements: the same as above");
+    }
+
+    @Test
+    void differentValuesAreAllKept() {
+        AssertionError failure = (AssertionError) catchThrowable(() -> assertThat(java.util.List.of("a", "b"))
+                .as("order").containsExactlyElementsOf(java.util.List.of("a", "c")));
+
+        assertThat(LearnerMessages.describe(failure)).contains("[\"a\", \"b\"]", "[\"a\", \"c\"]", "[\"c\"]", "[\"b\"]");
+    }
 }
