@@ -128,7 +128,10 @@ final class Progress {
                 }
             }
         }
-        sources.add(root.resolve("tools/grade.java"));
+        Path script = root.resolve("tools/grade.java");
+        if (Files.isRegularFile(script)) {
+            sources.add(script);
+        }
         return sha256(sources);
     }
 

@@ -3,15 +3,18 @@ package workshop.grader;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.DisplayName;
 import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -23,13 +26,19 @@ class KitConsistencyTest {
     private final Curriculum curriculum = Curriculum.load(root);
 
     @Test
-    void everyCatalogAliasPointsAtAScriptThatExists() throws IOException {
+    void everyCatalogAliasPointsAtAScriptThatExists() throws Exception {
         JsonNode aliases = new ObjectMapper().readTree(root.resolve("jbang-catalog.json").toFile()).get("aliases");
         assertThat(aliases.size()).isGreaterThan(0);
-        aliases.fields().forEachRemaining(alias -> assertThat(root.resolve(alias.getValue().get("script-ref").asText()))
+        aliases.properties().forEach(alias -> assertThat(root.resolve(alias.getValue().get("script-ref").asText()))
                 .as("alias %s", alias.getKey())
                 .isRegularFile());
-        for (String verb : List.of("grade", "broker", "guide", "slides", "prefetch")) {
+        for (var alias : aliases.properties()) {
+            if (alias.getValue().has("main")) {
+                assertThat(Class.forName(alias.getValue().get("main").asText()).getMethod("main", String[].class))
+                        .as("alias %s's main class", alias.getKey()).isNotNull();
+            }
+        }
+        for (String verb : List.of("help", "grade", "reset", "broker", "playground", "guide", "slides", "prefetch")) {
             assertThat(aliases.has(verb)).as("the catalog has the %s alias", verb).isTrue();
         }
         for (Curriculum.Lab lab : curriculum.ready()) {
@@ -57,11 +66,45 @@ class KitConsistencyTest {
                 assertThat(starter).as("labs/%s header", lab.fileName()).contains(header);
                 assertThat(solution).as("solutions/%s header", lab.fileName()).contains(header);
             }
-            assertThat(lab.hints()).as("lab %s has two or three hints", lab.id()).hasSizeBetween(2, 3);
             assertThat(GradingTestSupport.fixtures(lab)).as("lab %s has wrong-answer fixtures", lab.id()).isNotEmpty();
             assertThat(Class.forName(lab.checker())).as("lab %s's checker", lab.id()).isNotNull();
             assertThat(root.resolve("guide").resolve(lab.label() + ".adoc")).as("lab %s's guide chapter", lab.id()).isRegularFile();
             assertThat(root.resolve("slides").resolve(lab.label() + ".adoc")).as("lab %s's slides", lab.id()).isRegularFile();
+        }
+    }
+
+    /**
+     * {@code --hint} answers where the learner is: each TODO of a starter has two or three hints
+     * (a nudge first, the exact calls last), each check one to three, and each hint is for a TODO
+     * or a check that exists.
+     */
+    @Test
+    void everyTodoAndEveryCheckHasItsHints() throws Exception {
+        for (Curriculum.Lab lab : curriculum.ready()) {
+            String starter = Files.readString(root.resolve("labs").resolve(lab.fileName()));
+            List<String> todos = Pattern.compile("// TODO (\\d+):").matcher(starter).results()
+                    .map(m -> "TODO " + m.group(1)).distinct().toList();
+            List<String> checks = Arrays.stream(Class.forName(lab.checker()).getDeclaredMethods())
+                    .filter(m -> m.isAnnotationPresent(Test.class))
+                    .map(m -> m.getAnnotation(DisplayName.class))
+                    .filter(Objects::nonNull).map(DisplayName::value).toList();
+            assertThat(todos).as("labs/%s's TODOs", lab.fileName()).isNotEmpty();
+            assertThat(checks).as("%s's checks", lab.checker()).isNotEmpty();
+            for (Curriculum.Hint hint : lab.hints()) {
+                assertThat(hint.targets()).as("lab %s: each hint names what it is for", lab.id()).isNotEmpty();
+                assertThat(hint.text()).as("lab %s: a hint for %s has text", lab.id(), hint.targets()).isNotBlank();
+                for (String target : hint.targets()) {
+                    assertThat(todos.contains(target) || checks.contains(target))
+                            .as("lab %s: a hint is for \"%s\", which is none of its TODOs %s nor its checks %s", lab.id(), target, todos, checks)
+                            .isTrue();
+                }
+            }
+            for (String todo : todos) {
+                assertThat(lab.hintsFor(todo)).as("lab %s: hints for %s", lab.id(), todo).hasSizeBetween(2, 3);
+            }
+            for (String check : checks) {
+                assertThat(lab.hintsFor(check)).as("lab %s: hints for the check \"%s\"", lab.id(), check).hasSizeBetween(1, 3);
+            }
         }
     }
 
