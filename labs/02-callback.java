@@ -80,7 +80,7 @@ class CallbackLab {
             config.putAll(cluster.clientConfig());
             // Let the oversized reading leave the producer (1 MB by default): the broker refuses it, the callback hears why.
             config.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, 4 << 20);
-            // A send stuck waiting for metadata (see TODO 2) gives up after 5 s, not 60.
+            // A send stuck waiting for metadata (the DLQ trap) gives up after 5 s, not 60.
             config.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 5_000);
             Map<TopicPartition, Long> dlqBefore = LabTopics.endOffsets(cluster, dlqTopic);
             SendCounts counts;
