@@ -4,16 +4,24 @@
 //SOURCES ../support/workshop/*.java
 
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.config.TopicConfig;
+import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.serialization.StringSerializer;
 
+import workshop.LabTopics;
 import workshop.Reading;
 import workshop.SendCounts;
 import workshop.Workshop;
@@ -43,7 +51,9 @@ class CallbackLab {
         //         `acked` and print the partition and offset.
         // TODO 2: in the same callback, on failure count it in `failed` and send the record to
         //         dlqTopic with its key and value and a header "error" holding the exception's text.
-        //         The callback runs on the producer's I/O thread: never block there.
+        //         The callback runs on the producer's I/O thread: never block there (no get(),
+        //         sleep, latch or flush). A send() to a topic whose metadata is not cached waits for
+        //         that very thread: fetch the DLQ's with producer.partitionsFor(dlqTopic) before the loop.
         // TODO 3: make sure every callback has run before the counts are read.
         throw Workshop.todo(1, "send every reading with a callback");
     }
@@ -59,15 +69,44 @@ class CallbackLab {
 
     public static void main(String[] args) {
         Workshop.run("02-callback", args, cluster -> {
+            String dlqTopic = TOPIC + ".DLQ";
             cluster.ensureTopic(TOPIC, 3);
-            cluster.ensureTopic(TOPIC + ".DLQ", 1);
+            // The DLQ takes records up to 4 MB, so the oversized reading below fits there.
+            LabTopics.ensureTopic(cluster, dlqTopic, 1, Map.of(TopicConfig.MAX_MESSAGE_BYTES_CONFIG, String.valueOf(4 << 20)));
+            List<Reading> readings = new ArrayList<>(Reading.sample(10, 3));
+            // A faulty sensor sends 1.2 MB of noise: more than the broker takes in one record (1 MB by default).
+            readings.add(5, new Reading("sensor-9", "#".repeat(1_200_000), 0));
             Properties config = producerConfig(cluster.bootstrapServers());
             config.putAll(cluster.clientConfig());
+            // Let the oversized reading leave the producer (1 MB by default): the broker refuses it, the callback hears why.
+            config.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, 4 << 20);
+            // A send stuck waiting for metadata (the DLQ trap) gives up after 5 s, not 60.
+            config.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 5_000);
+            Map<TopicPartition, Long> dlqBefore = LabTopics.endOffsets(cluster, dlqTopic);
+            SendCounts counts;
             try (Producer<String, String> producer = new KafkaProducer<>(config)) {
-                SendCounts counts = sendWithCallbacks(producer, TOPIC, Reading.sample(10, 3));
-                System.out.printf("%d acknowledged, %d sent to %s.DLQ%n", counts.acked(), counts.failed(), TOPIC);
+                long start = System.nanoTime();
+                counts = sendWithCallbacks(producer, TOPIC, readings);
+                System.out.printf("%d acknowledged, %d sent to %s in %d ms%n",
+                        counts.acked(), counts.failed(), dlqTopic, (System.nanoTime() - start) / 1_000_000);
+            }
+            // Closed: the DLQ sends the callbacks made are complete. What reached the DLQ?
+            List<ConsumerRecord<String, String>> dead = LabTopics.readFrom(cluster, dlqBefore, Duration.ofSeconds(10));
+            System.out.printf("%s now holds %d new record(s):%n", dlqTopic, dead.size());
+            for (ConsumerRecord<String, String> record : dead) {
+                Header error = record.headers().lastHeader("error");
+                System.out.printf("  offset %d: %s = %s, error: %s%n", record.offset(), record.key(), shortened(record.value()),
+                        error == null ? "(no \"error\" header)" : new String(error.value(), StandardCharsets.UTF_8));
+            }
+            if (dead.size() != counts.failed()) {
+                System.out.printf("✗ %d reading(s) failed, but %d reached %s. ./jbang grade 02 tells why.%n",
+                        counts.failed(), dead.size(), dlqTopic);
             }
         });
         // Check your work: ./jbang grade 02
+    }
+
+    static String shortened(String value) {
+        return value == null || value.length() <= 40 ? value : value.substring(0, 12) + "... (" + value.length() + " characters)";
     }
 }

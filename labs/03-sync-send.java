@@ -54,7 +54,8 @@ class SyncSend {
         List<RecordMetadata> acknowledged = new ArrayList<>(readings.size());
         // TODO 2: send each reading (key = reading.key(), value = reading.value()) and wait for its
         //         acknowledgement before sending the next, never longer than `timeout`. Return the
-        //         metadata in the order of the readings.
+        //         metadata in the order of the readings. A send that times out ends the call with
+        //         its exception: do not catch it, send again or wait once more.
         throw Workshop.todo(2, "send each reading and wait for its acknowledgement, with a bound");
     }
 
@@ -83,6 +84,17 @@ class SyncSend {
                 for (RecordMetadata m : sendSync(producer, TOPIC, Reading.sample(3, 3), Duration.ofSeconds(10))) {
                     System.out.printf("acknowledged: partition %d, offset %d%n", m.partition(), m.offset());
                 }
+            }
+            // The broker gone (here: an address where none runs): how long until sendSync gives up?
+            String nowhere = "127.0.0.1:1";
+            long start = System.nanoTime();
+            try (Producer<String, String> lost = new KafkaProducer<>(producerConfig(nowhere))) {
+                sendSync(lost, TOPIC, Reading.sample(1, 1), Duration.ofSeconds(10));
+                System.out.println("✗ sendSync returned though no broker runs at " + nowhere);
+            } catch (ExecutionException | TimeoutException | RuntimeException e) {
+                Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+                System.out.printf("With no broker at %s, sendSync failed after %.1f s with %s; grading allows 15 s.%n",
+                        nowhere, (System.nanoTime() - start) / 1e9, cause.getClass().getSimpleName());
             }
 
             Properties defaults = new Properties();

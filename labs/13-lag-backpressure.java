@@ -97,7 +97,8 @@ class LagBackpressure {
                 // TODO 2: poll, and hand the records to the worker through `buffer` without ever
                 //         waiting for it: when the buffer is full, keep the rest in `waiting` and pause
                 //         the partitions; resume them once everything waiting is in the buffer. Then
-                //         commit what the worker finished (worker.takeFinished()).
+                //         commit what the worker finished (worker.takeFinished()), on every pass
+                //         while it runs, never a position the worker has not reached.
                 throw Workshop.todo(2, "keep polling while the worker is slow: pause, resume, commit what is done");
             }
         } finally {

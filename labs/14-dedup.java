@@ -60,9 +60,9 @@ class Dedup {
 
     /** Applies the record unless its message id was seen; returns whether it was applied. */
     static boolean applyOnce(ConsumerRecord<String, String> record, Set<String> seen, RecordHandler handler) throws Exception {
-        // TODO 2: read the record's id from its MESSAGE_ID header. If `seen` holds it, skip the
-        //         record (return false); otherwise hand it to the handler and remember the id.
-        //         What if the handler throws? And what if a record has no id at all?
+        // TODO 2: read the record's id from its MESSAGE_ID header (UTF-8 bytes: decode them). If
+        //         `seen` holds it, skip the record (return false); otherwise hand it to the handler
+        //         and remember the id. What if the handler throws? And what if a record has no id?
         throw Workshop.todo(2, "apply each message id once");
     }
 

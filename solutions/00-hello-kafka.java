@@ -77,6 +77,16 @@ class HelloKafka {
                 description.partitions().forEach(p ->
                         System.out.printf("  partition %d: leader broker %d%n", p.partition(), p.leader().id()));
             }
+            // A typo in the address: how long until the lab hears of it?
+            String nowhere = "127.0.0.1:1";
+            long start = System.nanoTime();
+            try (Admin lost = Admin.create(adminConfig(nowhere))) {
+                System.out.println("✗ describeCluster answered \"" + describeCluster(lost) + "\" for " + nowhere + ", where no broker runs");
+            } catch (ExecutionException | RuntimeException e) {
+                Throwable cause = e instanceof ExecutionException && e.getCause() != null ? e.getCause() : e;
+                System.out.printf("A wrong address (%s, no broker there) failed after %.1f s with %s; grading allows 15 s.%n",
+                        nowhere, (System.nanoTime() - start) / 1e9, cause.getClass().getSimpleName());
+            }
         });
         // Run me twice: the second run must say the topic exists. Then: ./jbang grade 00
     }

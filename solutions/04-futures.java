@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -18,8 +19,10 @@ import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.serialization.StringSerializer;
 
+import workshop.LabTopics;
 import workshop.Reading;
 import workshop.Workshop;
 
@@ -123,6 +126,19 @@ class Futures {
                 Reading humid = new Reading("sensor-3", "cellar", 91);
                 RecordMetadata alert = sendWithAlert(producer, TOPIC, ALERTS, humid).join();
                 System.out.printf("3. alert at %s offset %d points at %s's reading%n", ALERTS, alert.offset(), humid.key());
+                // 3b. A reading that fails (2 MB: over the producer's max.request.size) must send no alert.
+                Reading garbled = new Reading("sensor-4", "#".repeat(2_000_000), 99);
+                Map<TopicPartition, Long> alertsBefore = LabTopics.endOffsets(cluster, ALERTS);
+                try {
+                    sendWithAlert(producer, TOPIC, ALERTS, garbled).get(10, TimeUnit.SECONDS);
+                    System.out.println("3. ✗ sendWithAlert completed for a reading the producer refused");
+                } catch (ExecutionException e) {
+                    System.out.println("3. a refused reading failed sendWithAlert with " + e.getCause().getClass().getSimpleName());
+                }
+                producer.flush();
+                long alerted = LabTopics.endOffsets(cluster, ALERTS).entrySet().stream()
+                        .mapToLong(end -> end.getValue() - alertsBefore.get(end.getKey())).sum();
+                System.out.printf("3. %s alerts sent for the refused reading: %d%n", alerted == 0 ? "✓" : "✗", alerted);
             }
             // 4. To your code, a producer that holds its records for a minute looks like a broker
             //    that does not answer.

@@ -4,6 +4,7 @@
 //SOURCES ../support/workshop/*.java
 
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -140,8 +141,46 @@ class CommitOrder {
             report(runWithOneCrash(cluster, topic, CommitOrder::processBatchCommitFirst, crashAfter), total);
             System.out.println("Commit AFTER processing (at least once):");
             report(runWithOneCrash(cluster, topic, CommitOrder::processBatch, crashAfter), total);
+            System.out.println("Commit AFTER processing, a clean shutdown, then a restart:");
+            List<String> again = handledAfterCleanRestart(cluster, topic);
+            if (again.isEmpty()) {
+                System.out.println("  nothing processed again: the restart went on where the first instance stopped");
+            }
+            for (String record : again) {
+                System.out.printf("  ✗ record %s processed again after a clean restart: the committed offset must be "
+                        + "the NEXT record's, offset + 1%n", record);
+            }
         });
         // Check your work: ./jbang grade 10
+    }
+
+    /**
+     * Processes the topic with processBatch, stops without a crash, and starts a new instance of
+     * the same group: returns what that one handled (partition@offset), which should be nothing.
+     */
+    static List<String> handledAfterCleanRestart(Cluster cluster, String topic) {
+        String group = "clean-restart-" + System.nanoTime();
+        Properties config = consumerConfig(cluster.bootstrapServers(), group);
+        config.putAll(cluster.clientConfig());
+        config.put(ConsumerConfig.GROUP_ID_CONFIG, group);
+        List<String> handledByRestart = new ArrayList<>();
+        for (int instance = 1; instance <= 2; instance++) {
+            RecordHandler work = instance == 1 ? record -> { }
+                    : record -> handledByRestart.add(record.partition() + "@" + record.offset());
+            try (Consumer<String, String> consumer = new KafkaConsumer<>(config)) {
+                consumer.subscribe(List.of(topic));
+                long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+                int idle = 0;
+                // Idle polls count once the group has assigned the partition: a join can outlast a few of them.
+                while (idle < 3 && System.nanoTime() < deadline) {
+                    int polled = processBatch(consumer, work);
+                    idle = polled == 0 && !consumer.assignment().isEmpty() ? idle + 1 : 0;
+                }
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        }
+        return handledByRestart;
     }
 
     static void report(Map<String, Integer> handled, int total) {
