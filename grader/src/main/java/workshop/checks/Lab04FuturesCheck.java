@@ -28,6 +28,7 @@ import java.util.function.Predicate;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRecord;
 import org.apache.kafka.clients.consumer.KafkaConsumer;
@@ -155,7 +156,7 @@ class Lab04FuturesCheck extends LabCheck {
     static void closeProducers() {
         toClose.forEach(Lab04FuturesCheck::closeInBackground);
         if (readerReady != null) {
-            readerReady.thenAccept(reader -> reader.close(Duration.ZERO));
+            readerReady.thenAccept(reader -> reader.close(CloseOptions.timeout(Duration.ZERO)));
         }
     }
 

@@ -28,6 +28,7 @@ import java.util.stream.Collectors;
 
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.OffsetSpec;
+import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerGroupMetadata;
@@ -166,7 +167,7 @@ class Lab11ExactlyOnceCheck extends LabCheck {
                 producer.close(Duration.ofSeconds(5));
             }
             if (setupConsumer != null) {
-                setupConsumer.real.close(Duration.ZERO);
+                setupConsumer.real.close(CloseOptions.timeout(Duration.ZERO));
             }
             abortLeftOpen(producerConfig);
         }
@@ -515,7 +516,7 @@ class Lab11ExactlyOnceCheck extends LabCheck {
             threw = e;
         } finally {
             producers.forEach(p -> p.close(Duration.ofSeconds(5)));
-            consumers.forEach(c -> c.close(Duration.ZERO));
+            consumers.forEach(c -> c.close(CloseOptions.timeout(Duration.ZERO)));
         }
         if (threw instanceof AssertionError && !fencedIn(threw)) {
             throw (AssertionError) threw;

@@ -29,6 +29,7 @@ import java.util.function.ToLongFunction;
 import java.util.stream.Collectors;
 
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
@@ -1021,7 +1022,7 @@ class Lab12AsyncProcessorCheck extends LabCheck {
         public void close() {
             closing = true;
             try {
-                real.close(Duration.ofSeconds(5));
+                real.close(CloseOptions.timeout(Duration.ofSeconds(5)));
             } catch (java.util.ConcurrentModificationException e) {
                 // the lab's loop still runs on it (a check already failed for that): leave it
             }

@@ -18,6 +18,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.consumer.CloseOptions;
 import org.apache.kafka.clients.consumer.Consumer;
 import org.apache.kafka.clients.consumer.ConsumerConfig;
 import org.apache.kafka.clients.consumer.ConsumerRebalanceListener;
@@ -176,7 +177,7 @@ final class Lab13SlowRun extends LabCheck {
                 }
             } finally {
                 if (pollThread == null || !pollThreadAlive()) {
-                    real.close(Duration.ofSeconds(5));
+                    real.close(CloseOptions.timeout(Duration.ofSeconds(5)));
                 }
             }
             Map<TopicPartition, Long> committed = new TreeMap<>(Lab13LagBackpressureCheck.BY_PARTITION);
