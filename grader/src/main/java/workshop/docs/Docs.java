@@ -136,6 +136,8 @@ public final class Docs implements AutoCloseable {
         this.asciidoctor = Asciidoctor.Factory.create();
         this.asciidoctor.registerLogHandler(new Collector());
         this.asciidoctor.javaExtensionRegistry().treeprocessor(imageLocations);
+        // the slides' listings line by line, so their CSS can wrap a line wider than the slide
+        this.asciidoctor.javaExtensionRegistry().postprocessor(new CodeLines());
         this.startup = Duration.ofNanos(System.nanoTime() - t0);
     }
 
