@@ -16,6 +16,8 @@
 //SOURCES ../grader/src/main/java/workshop/check/*.java
 //SOURCES ../grader/src/main/java/workshop/checks/*.java
 //MAIN workshop.grader.Grade
+//CDS
+//JAVA_OPTIONS -Xlog:cds=off -Xlog:cds+dynamic=off
 
 // ./jbang grade [NN ...] [--hint] [--watch] [--solutions] [--file PATH] [--bootstrap-server HOST:PORT]
 // The same grader and checkers that ./mvnw verify builds and tests, compiled by JBang.
