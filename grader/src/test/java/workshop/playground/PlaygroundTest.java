@@ -43,7 +43,9 @@ class PlaygroundTest {
 
     @BeforeAll
     static void runEverySnippet() throws Exception {
+        long start = System.nanoTime();
         broker = EmbeddedKafka.startTemporary();
+        long brokerStarted = System.nanoTime();
         StringBuilder input = new StringBuilder();
         for (Path snippet : snippets()) {
             input.append("/open ").append(snippet.toAbsolutePath()).append('\n');
@@ -64,6 +66,8 @@ class PlaygroundTest {
         }
         transcript = captured.toString(StandardCharsets.UTF_8);
         realOut.println(transcript);
+        realOut.printf("Playground test: broker started in %.1f s, every snippet ran in %.1f s%n",
+                (brokerStarted - start) / 1e9, (System.nanoTime() - brokerStarted) / 1e9);
         assertThat(exitCode).as("JShell's exit code").isZero();
     }
 
