@@ -90,7 +90,12 @@ public final class Playground implements AutoCloseable {
         if (session != null) {
             throw new IllegalStateException("A playground session is already open in this JVM");
         }
-        session = new Playground(cluster);
+        try {
+            session = new Playground(cluster);
+        } catch (RuntimeException e) {
+            cluster.close(); // a throwaway broker must not outlive a session that never opened
+            throw e;
+        }
         return session;
     }
 
