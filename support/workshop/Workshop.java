@@ -106,7 +106,7 @@ public final class Workshop {
             } catch (Exception e) {
                 // Asked before the cluster closes: closing a throwaway broker is no broker gone.
                 if (!(e instanceof Todo) && watch.confirmGone()) {
-                    watch.report(e.getStackTrace());
+                    watch.report(e.getStackTrace(), e);
                     System.exit(BrokerWatch.BROKER_GONE_EXIT);
                 }
                 throw e;
@@ -187,7 +187,7 @@ public final class Workshop {
                 silent = anyAnswers() ? 0 : silent + 1;
                 if (silent >= SILENT_PROBES) {
                     // The lab thread is still waiting in some client call: that is what was in progress.
-                    if (report(labThread.getStackTrace())) {
+                    if (report(labThread.getStackTrace(), null)) {
                         haltWithin(Duration.ofSeconds(10));
                         System.exit(BROKER_GONE_EXIT);
                     }
@@ -221,9 +221,10 @@ public final class Workshop {
         /**
          * Prints the one message, unless it was printed already or the lab has finished, then
          * silences the console: the lab's clients fail one after another now, and none of that
-         * is news. Returns whether this call printed it.
+         * is news. {@code failure} is what reached the lab's main, if that is how the lab learnt
+         * of it. Returns whether this call printed it.
          */
-        boolean report(StackTraceElement[] labStack) {
+        boolean report(StackTraceElement[] labStack, Throwable failure) {
             synchronized (this) {
                 if ((stopped && Thread.currentThread() != labThread) || !reported.compareAndSet(false, true)) {
                     return false;
@@ -237,6 +238,9 @@ public final class Workshop {
             String progress = inProgress(labStack, labFile);
             if (!progress.isEmpty()) {
                 lines += "\n  It was " + progress + ".";
+            } else if (lastWords(failure) != null) {
+                // Kafka's own exceptions carry no stack to say where: their message says what gave up.
+                lines += "\n  Its last call gave up: " + lastWords(failure);
             }
             String start = brokers > 1 ? "./jbang broker --nodes " + brokers : "./jbang broker";
             if (throwaway) {
@@ -285,6 +289,15 @@ public final class Workshop {
                 return false;
             }
             return false;
+        }
+
+        /** The message of what failed the lab, unwrapped from ExecutionException and the like; or null. */
+        private static String lastWords(Throwable failure) {
+            Throwable cause = failure;
+            while (cause != null && cause.getCause() != null && (cause.getMessage() == null || cause instanceof ExecutionException)) {
+                cause = cause.getCause();
+            }
+            return cause == null || cause.getMessage() == null || cause.getMessage().isBlank() ? null : cause.getMessage().strip();
         }
 
         /** "in KafkaProducer.initTransactions(), called from process (11-exactly-once.java line 190)", or "". */
