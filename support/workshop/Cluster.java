@@ -59,6 +59,11 @@ public final class Cluster implements AutoCloseable {
         return this;
     }
 
+    /** The brokers the cluster named at connect time, one address each; empty if it was not asked. */
+    List<String> knownBrokers() {
+        return knownBrokers;
+    }
+
     /** Every address this run knows a broker of this cluster at: the bootstrap ones first. */
     List<String> knownAddresses() {
         Set<String> addresses = new LinkedHashSet<>();

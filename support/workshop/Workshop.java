@@ -155,7 +155,10 @@ public final class Workshop {
         /** What one probe of all addresses may take: a host that drops packets costs this, not minutes. */
         static final Duration PROBE_BOUND = Duration.ofSeconds(2);
 
+        /** What the probe tries: the bootstrap addresses as given, and each broker as the cluster names it. */
         private final List<String> addresses;
+        /** One address per broker, for the message. */
+        private final List<String> brokerAddresses;
         private final String bootstrap;
         private final String labFile;
         private final int brokers;
@@ -167,6 +170,7 @@ public final class Workshop {
         private BrokerWatch(Cluster cluster, String lab, int brokers, Thread labThread) {
             this.bootstrap = cluster.bootstrapServers();
             this.addresses = cluster.knownAddresses();
+            this.brokerAddresses = cluster.knownBrokers().isEmpty() ? List.of(bootstrap.split(",")) : cluster.knownBrokers();
             this.labFile = lab + ".java";
             this.brokers = brokers;
             this.throwaway = cluster.isThrowaway();
@@ -231,8 +235,8 @@ public final class Workshop {
                 }
             }
             System.out.flush();
-            boolean several = addresses.size() > 1 || bootstrap.contains(",");
-            String where = several ? "The Kafka brokers at " + String.join(", ", addresses) + " all stopped answering"
+            boolean several = brokerAddresses.size() > 1;
+            String where = several ? "The Kafka brokers at " + String.join(", ", brokerAddresses) + " all stopped answering"
                     : "The Kafka broker at " + bootstrap + " stopped answering";
             String lines = "\n✗ " + where + ": nothing accepts connections there any more, so this lab cannot go on.";
             String progress = inProgress(labStack, labFile);
@@ -247,10 +251,11 @@ public final class Workshop {
                 lines += "\n  The " + (several ? "brokers" : "broker") + " this run started for itself ended. Run the lab again;"
                         + " to keep one running between runs, start " + start + " in another terminal.";
             } else if (bootstrap.equals(DEFAULT_BOOTSTRAP)) {
-                lines += "\n  Start it again with " + start + " in another terminal (its data is kept), then run the lab again.";
+                lines += "\n  Start " + (several ? "them" : "it") + " again with " + start
+                        + " in another terminal (the data is kept), then run the lab again.";
             } else {
-                lines += "\n  Start it again, then run the lab again; or check --bootstrap-server (or KAFKA_BOOTSTRAP_SERVERS)."
-                        + " A local one: " + start + ", then run the lab without --bootstrap-server.";
+                lines += "\n  Start " + (several ? "them" : "it") + " again, then run the lab again; or check --bootstrap-server"
+                        + " (or KAFKA_BOOTSTRAP_SERVERS). A local one instead: " + start + ", then run the lab without --bootstrap-server.";
             }
             System.err.println(lines);
             System.err.flush();
