@@ -88,7 +88,8 @@ public final class Workshop {
 
     /**
      * Runs a lab: connects to a broker, runs the body, and reports an unfinished TODO or an
-     * expected failure as a short message. Exits non-zero on failure.
+     * expected failure as a short message. Exits non-zero on failure: 3 for a TODO, 2 for an
+     * expected failure, 4 when the broker went away while the body ran, 1 for anything else.
      */
     public static void run(String lab, String[] args, LabBody body) {
         run(lab, args, 1, body);
