@@ -4,19 +4,27 @@ package workshop;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.net.UnknownHostException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Properties;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.LockSupport;
 
 import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.common.utils.Utils;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
 
@@ -80,7 +88,8 @@ public final class Workshop {
 
     /**
      * Runs a lab: connects to a broker, runs the body, and reports an unfinished TODO or an
-     * expected failure as a short message. Exits non-zero on failure.
+     * expected failure as a short message. Exits non-zero on failure: 3 for a TODO, 2 for an
+     * expected failure, 4 when the broker went away while the body ran, 1 for anything else.
      */
     public static void run(String lab, String[] args, LabBody body) {
         run(lab, args, 1, body);
@@ -90,8 +99,21 @@ public final class Workshop {
     public static void run(String lab, String[] args, int brokers, LabBody body) {
         quietLogs();
         int exitCode = 0;
+        Thread labThread = Thread.currentThread();
         try (Cluster cluster = brokers > 1 ? connectCluster(args, brokers) : connect(args)) {
-            body.run(cluster);
+            BrokerWatch watch = BrokerWatch.start(cluster, lab, brokers, labThread);
+            try {
+                body.run(cluster);
+            } catch (Exception e) {
+                // Asked before the cluster closes: closing a throwaway broker is no broker gone.
+                if (!(e instanceof Todo) && watch.confirmGone()) {
+                    watch.report(e.getStackTrace(), e);
+                    System.exit(BrokerWatch.BROKER_GONE_EXIT);
+                }
+                throw e;
+            } finally {
+                watch.stop();
+            }
         } catch (Todo todo) {
             System.out.println();
             System.out.println("➜ " + todo.getMessage());
@@ -112,6 +134,211 @@ public final class Workshop {
         System.exit(exitCode);
     }
 
+    /**
+     * Watches, while a lab's body runs, whether anything still accepts connections at the
+     * cluster's addresses. When none has for a few seconds in a row, the broker is gone: it says
+     * so once, with what to do, and ends the JVM, instead of the lab's clients each waiting out
+     * their own timeouts (60 s by default) and printing their exceptions.
+     *
+     * <p>A TCP connect is the probe: it needs no credentials (it works on a SASL/SSL cluster as
+     * is), costs the broker nothing, and a broker that is merely slow, paused or failing over still
+     * accepts connections. Only when EVERY address is silent is the broker gone: a lab that kills
+     * one broker of three on purpose (lab 08) leaves two answering, and a throwaway broker a lab
+     * starts for itself (lab 05) is not among the addresses watched.
+     */
+    static final class BrokerWatch {
+
+        /** The exit code of a lab whose broker went away while it ran. */
+        static final int BROKER_GONE_EXIT = 4;
+        /** Consecutive silent probes that make a broker gone: one lost connect is no verdict. */
+        static final int SILENT_PROBES = 3;
+        static final Duration PROBE_EVERY = Duration.ofSeconds(1);
+        /** What one probe of all addresses may take: a host that drops packets costs this, not minutes. */
+        static final Duration PROBE_BOUND = Duration.ofSeconds(2);
+
+        /** What the probe tries: the bootstrap addresses as given, and each broker as the cluster names it. */
+        private final List<String> addresses;
+        /** One address per broker, for the message. */
+        private final List<String> brokerAddresses;
+        private final String bootstrap;
+        private final String labFile;
+        private final int brokers;
+        private final boolean throwaway;
+        private final Thread labThread;
+        private final AtomicBoolean reported = new AtomicBoolean();
+        private boolean stopped;
+
+        private BrokerWatch(Cluster cluster, String lab, int brokers, Thread labThread) {
+            this.bootstrap = cluster.bootstrapServers();
+            this.addresses = cluster.knownAddresses();
+            this.brokerAddresses = cluster.knownBrokers().isEmpty() ? List.of(bootstrap.split(",")) : cluster.knownBrokers();
+            this.labFile = lab + ".java";
+            this.brokers = brokers;
+            this.throwaway = cluster.isThrowaway();
+            this.labThread = labThread;
+        }
+
+        static BrokerWatch start(Cluster cluster, String lab, int brokers, Thread labThread) {
+            BrokerWatch watch = new BrokerWatch(cluster, lab, brokers, labThread);
+            Thread thread = new Thread(watch::watch, "broker-watch");
+            thread.setDaemon(true); // never what keeps a finished lab's JVM alive
+            thread.start();
+            return watch;
+        }
+
+        private void watch() {
+            int silent = 0;
+            while (!isStopped()) {
+                silent = anyAnswers() ? 0 : silent + 1;
+                if (silent >= SILENT_PROBES) {
+                    // The lab thread is still waiting in some client call: that is what was in progress.
+                    if (report(labThread.getStackTrace(), null)) {
+                        haltWithin(Duration.ofSeconds(10));
+                        System.exit(BROKER_GONE_EXIT);
+                    }
+                    return;
+                }
+                LockSupport.parkNanos(PROBE_EVERY.toNanos());
+            }
+        }
+
+        /** Asked when the lab failed: gone only if no address answers several times in a row. */
+        boolean confirmGone() {
+            for (int probe = 1; probe <= SILENT_PROBES; probe++) {
+                if (anyAnswers()) {
+                    return false;
+                }
+                if (probe < SILENT_PROBES) {
+                    LockSupport.parkNanos(PROBE_EVERY.toNanos() / 2);
+                }
+            }
+            return true;
+        }
+
+        synchronized void stop() {
+            stopped = true;
+        }
+
+        private synchronized boolean isStopped() {
+            return stopped;
+        }
+
+        /**
+         * Prints the one message, unless it was printed already or the lab has finished, then
+         * silences the console: the lab's clients fail one after another now, and none of that
+         * is news. {@code failure} is what reached the lab's main, if that is how the lab learnt
+         * of it. Returns whether this call printed it.
+         */
+        boolean report(StackTraceElement[] labStack, Throwable failure) {
+            synchronized (this) {
+                if ((stopped && Thread.currentThread() != labThread) || !reported.compareAndSet(false, true)) {
+                    return false;
+                }
+            }
+            System.out.flush();
+            boolean several = brokerAddresses.size() > 1;
+            String where = several ? "The Kafka brokers at " + String.join(", ", brokerAddresses) + " all stopped answering"
+                    : "The Kafka broker at " + bootstrap + " stopped answering";
+            String lines = "\n✗ " + where + ": nothing accepts connections there any more, so this lab cannot go on.";
+            String progress = inProgress(labStack, labFile);
+            if (!progress.isEmpty()) {
+                lines += "\n  It was " + progress + ".";
+            } else if (lastWords(failure) != null) {
+                // Kafka's own exceptions carry no stack to say where: their message says what gave up.
+                lines += "\n  Its last call gave up: " + lastWords(failure);
+            }
+            String start = brokers > 1 ? "./jbang broker --nodes " + brokers : "./jbang broker";
+            if (throwaway) {
+                lines += "\n  The " + (several ? "brokers" : "broker") + " this run started for itself ended. Run the lab again;"
+                        + " to keep one running between runs, start " + start + " in another terminal.";
+            } else if (bootstrap.equals(DEFAULT_BOOTSTRAP)) {
+                lines += "\n  Start " + (several ? "them" : "it") + " again with " + start
+                        + " in another terminal (the data is kept), then run the lab again.";
+            } else {
+                lines += "\n  Start " + (several ? "them" : "it") + " again, then run the lab again; or check --bootstrap-server"
+                        + " (or KAFKA_BOOTSTRAP_SERVERS). A local one instead: " + start + ", then run the lab without --bootstrap-server.";
+            }
+            System.err.println(lines);
+            System.err.flush();
+            PrintStream silent = new PrintStream(OutputStream.nullOutputStream());
+            System.setOut(silent);
+            System.setErr(silent);
+            return true;
+        }
+
+        private boolean anyAnswers() {
+            long perAddress = Math.max(300, PROBE_BOUND.toMillis() / addresses.size());
+            for (String address : addresses) {
+                if (answers(address, (int) perAddress)) {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        private static boolean answers(String address, int timeoutMillis) {
+            String host = Utils.getHost(address);
+            Integer port = Utils.getPort(address);
+            if (host == null || port == null) {
+                return true; // an address this probe cannot read is no evidence of a dead broker
+            }
+            try {
+                for (InetAddress ip : InetAddress.getAllByName(host)) {
+                    try (Socket socket = new Socket()) {
+                        socket.connect(new InetSocketAddress(ip, port), timeoutMillis);
+                        return true;
+                    } catch (IOException refused) {
+                        // try the host's next address (localhost may be ::1 and 127.0.0.1)
+                    }
+                }
+            } catch (UnknownHostException e) {
+                return false;
+            }
+            return false;
+        }
+
+        /** The message of what failed the lab, unwrapped from ExecutionException and the like; or null. */
+        private static String lastWords(Throwable failure) {
+            Throwable cause = failure;
+            while (cause != null && cause.getCause() != null && (cause.getMessage() == null || cause instanceof ExecutionException)) {
+                cause = cause.getCause();
+            }
+            return cause == null || cause.getMessage() == null || cause.getMessage().isBlank() ? null : cause.getMessage().strip();
+        }
+
+        /** "in KafkaProducer.initTransactions(), called from process (11-exactly-once.java line 190)", or "". */
+        static String inProgress(StackTraceElement[] stack, String labFile) {
+            for (int i = 0; i < stack.length; i++) {
+                if (!labFile.equals(stack[i].getFileName())) {
+                    continue;
+                }
+                String method = stack[i].getMethodName();
+                String labMethod = method.startsWith("lambda$") ? method.split("\\$")[1] : method;
+                String at = labMethod + " (" + labFile + " line " + stack[i].getLineNumber() + ")";
+                String callee = i > 0 ? stack[i - 1].getClassName() : "";
+                // Kafka's API and the kit's support classes say what was asked; their internals do not.
+                boolean named = (callee.startsWith("org.apache.kafka.") || callee.startsWith("workshop."))
+                        && !callee.contains(".internals.") && !callee.equals(Workshop.class.getName());
+                if (named) {
+                    return "in " + callee.substring(callee.lastIndexOf('.') + 1) + "." + stack[i - 1].getMethodName()
+                            + "(), called from " + at;
+                }
+                return "in " + at;
+            }
+            return "";
+        }
+
+        /** Ends the JVM if shutting down politely takes longer than {@code bound}. */
+        private static void haltWithin(Duration bound) {
+            Thread halt = new Thread(() -> {
+                LockSupport.parkNanos(bound.toNanos());
+                Runtime.getRuntime().halt(BROKER_GONE_EXIT);
+            }, "broker-watch-halt");
+            halt.setDaemon(true);
+            halt.start();
+        }
+    }
+
     /** Finds a broker as the README says and returns it; close it to stop an embedded one. */
     public static Cluster connect(String[] args) {
         quietLogs();
@@ -119,14 +346,14 @@ public final class Workshop {
         String bootstrap = bootstrap(options);
         Properties clientConfig = loadClientConfig(commandConfig(options));
         if (bootstrap != null && !bootstrap.isBlank()) {
-            requireReachable(bootstrap, clientConfig, EXPLICIT_BROKER_BOUND);
+            List<String> brokers = reachableBrokers(bootstrap, clientConfig, EXPLICIT_BROKER_BOUND);
             System.out.println("Using the Kafka broker at " + bootstrap + ".");
-            return new Cluster(bootstrap, clientConfig, null);
+            return new Cluster(bootstrap, clientConfig, null).knowingBrokers(brokers);
         }
         if (answers("localhost", 9092)) {
-            requireReachable(DEFAULT_BOOTSTRAP, clientConfig, EXPLICIT_BROKER_BOUND);
+            List<String> brokers = reachableBrokers(DEFAULT_BOOTSTRAP, clientConfig, EXPLICIT_BROKER_BOUND);
             System.out.println("Using the Kafka broker at " + DEFAULT_BOOTSTRAP + ".");
-            return new Cluster(DEFAULT_BOOTSTRAP, clientConfig, null);
+            return new Cluster(DEFAULT_BOOTSTRAP, clientConfig, null).knowingBrokers(brokers);
         }
         long start = System.nanoTime();
         EmbeddedKafka broker = EmbeddedKafka.startTemporary();
@@ -148,8 +375,8 @@ public final class Workshop {
         boolean named = bootstrap != null && !bootstrap.isBlank();
         if (named || answers("localhost", 9092)) {
             String address = named ? bootstrap : DEFAULT_BOOTSTRAP;
-            requireReachable(address, clientConfig, EXPLICIT_BROKER_BOUND);
-            int found = brokerCount(address, clientConfig);
+            List<String> known = reachableBrokers(address, clientConfig, EXPLICIT_BROKER_BOUND);
+            int found = known.size();
             if (found < brokers) {
                 throw new WorkshopException("This lab needs " + brokers + " brokers; the cluster at " + address + " has " + found + ". "
                         + (named ? "Name a bigger cluster." : "Stop that broker (Ctrl+C in its terminal) and run ./jbang broker --nodes " + brokers
@@ -158,7 +385,7 @@ public final class Workshop {
             System.out.println("Using the " + found + "-broker cluster at " + address + ".");
             Path dataRoot = named ? null : workshopFolder().resolve(".kafka-cluster");
             return new Cluster(address, clientConfig, null, id -> dataRoot != null && KafkaCluster.runningNode(dataRoot, id)
-                    .map(ProcessHandle::destroyForcibly).orElse(false));
+                    .map(ProcessHandle::destroyForcibly).orElse(false)).knowingBrokers(known);
         }
         System.out.println("No broker on " + DEFAULT_BOOTSTRAP + ": starting " + brokers + " throwaway brokers for this run"
                 + " (./jbang broker --nodes " + brokers + " keeps a cluster running)...");
@@ -169,19 +396,6 @@ public final class Workshop {
             cluster.kill(id);
             return true;
         });
-    }
-
-    private static int brokerCount(String bootstrap, Properties clientConfig) {
-        Properties config = new Properties();
-        config.putAll(clientConfig);
-        config.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        config.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 15_000);
-        config.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);
-        try (Admin admin = Admin.create(config)) {
-            return admin.describeCluster().nodes().get(15, TimeUnit.SECONDS).size();
-        } catch (Exception e) {
-            throw new WorkshopException("Could not list the brokers at " + bootstrap + ": " + e.getMessage());
-        }
     }
 
     private static Options parse(String[] args) {
@@ -214,6 +428,14 @@ public final class Workshop {
 
     /** Fails within {@code bound} with a clear message when no broker answers at {@code bootstrap}. */
     public static void requireReachable(String bootstrap, Properties clientConfig, Duration bound) {
+        reachableBrokers(bootstrap, clientConfig, bound);
+    }
+
+    /**
+     * The address ("host:port") of every broker of the cluster at {@code bootstrap}, as the cluster
+     * names them; fails within {@code bound} with a clear message when no broker answers.
+     */
+    static List<String> reachableBrokers(String bootstrap, Properties clientConfig, Duration bound) {
         Properties config = new Properties();
         config.putAll(clientConfig);
         config.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
@@ -221,7 +443,10 @@ public final class Workshop {
         config.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) bound.toMillis());
         config.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, (int) Math.min(bound.toMillis(), 10_000));
         try (Admin admin = Admin.create(config)) {
-            admin.describeCluster().clusterId().get(bound.toMillis(), TimeUnit.MILLISECONDS);
+            return admin.describeCluster().nodes().get(bound.toMillis(), TimeUnit.MILLISECONDS).stream()
+                    .map(node -> Utils.formatAddress(node.host(), node.port()))
+                    .sorted()
+                    .toList();
         } catch (TimeoutException | ExecutionException e) {
             throw new WorkshopException("No Kafka broker answered at " + bootstrap + " within " + bound.toSeconds()
                     + " s. Is it running, and is the address right? (Start one with ./jbang broker, or omit --bootstrap-server.)");
