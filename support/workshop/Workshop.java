@@ -478,6 +478,11 @@ public final class Workshop {
 
     /** The workshop's folder: the nearest one up from here that holds jbang-catalog.json. */
     public static Path workshopFolder() {
+        // Set by the kit's ./jbang launcher, so /path/to/kit/jbang works from any folder.
+        String home = System.getenv("KAFKA_WORKSHOP_HOME");
+        if (home != null && Files.isRegularFile(Path.of(home, "jbang-catalog.json"))) {
+            return Path.of(home).toAbsolutePath();
+        }
         Path dir = Path.of("").toAbsolutePath();
         for (Path candidate = dir; candidate != null; candidate = candidate.getParent()) {
             if (Files.isRegularFile(candidate.resolve("jbang-catalog.json"))) {

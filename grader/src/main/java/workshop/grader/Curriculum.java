@@ -58,6 +58,11 @@ public record Curriculum(List<Lab> labs) {
                 .findFirst();
     }
 
+    /** What to say for a lab that does not exist: the labs that do. */
+    public String noSuchLab(String query) {
+        return "There is no lab \"" + query + "\". The labs: " + String.join(", ", labs.stream().map(Lab::label).toList()) + ".";
+    }
+
     public List<Lab> ready() {
         return labs.stream().filter(Lab::ready).toList();
     }

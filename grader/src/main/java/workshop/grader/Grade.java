@@ -78,8 +78,7 @@ public final class Grade implements Callable<Integer> {
         for (String query : labQueries) {
             Optional<Curriculum.Lab> lab = curriculum.find(query);
             if (lab.isEmpty()) {
-                System.err.println("✗ There is no lab \"" + query + "\". The labs: "
-                        + String.join(", ", curriculum.labs().stream().map(Curriculum.Lab::label).toList()) + ".");
+                System.err.println("✗ " + curriculum.noSuchLab(query));
                 return 2;
             }
             if (!lab.get().ready()) {

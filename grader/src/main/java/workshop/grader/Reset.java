@@ -34,8 +34,7 @@ public final class Reset implements Callable<Integer> {
         Curriculum curriculum = Curriculum.load(root);
         Optional<Curriculum.Lab> found = curriculum.find(query);
         if (found.isEmpty()) {
-            System.err.println("✗ There is no lab \"" + query + "\". The labs: "
-                    + String.join(", ", curriculum.labs().stream().map(Curriculum.Lab::label).toList()) + ".");
+            System.err.println("✗ " + curriculum.noSuchLab(query));
             return 2;
         }
         Curriculum.Lab lab = found.get();
