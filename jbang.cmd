@@ -19,13 +19,19 @@ set "JBANG_VERSION=0.132.1"
 set "ROOT=%~dp0"
 set "SELF=%~f0"
 
-rem JBang prefers a folder named like an alias (guide\, slides\) over the alias:
-rem name the catalog explicitly when the first argument is both.
-if "%~1"=="" goto :after_alias_fix
+rem The workshop's verbs from any folder: an alias of this kit's catalog is named
+rem with the catalog's path (JBang looks for a catalog only from the working
+rem folder up, and prefers a folder named like an alias, such as slides\).
+rem With no arguments: help. The kit's tools find the kit through KAFKA_WORKSHOP_HOME.
+set "KAFKA_WORKSHOP_HOME=%ROOT:~0,-1%"
+if "%~1"=="" goto :help
 echo %~1| findstr /r "[@\\/.]" >nul && goto :after_alias_fix
-if not exist "%~1\" goto :after_alias_fix
-findstr /l /c:"\"%~1\"" "%ROOT%jbang-catalog.json" >nul 2>&1 || goto :after_alias_fix
+echo %~1| findstr /b /c:"-" >nul && goto :after_alias_fix
+findstr /l /c:"\"%~1\":" "%ROOT%jbang-catalog.json" >nul 2>&1 || goto :after_alias_fix
 call "%SELF%" "%~1@%ROOT%jbang-catalog.json" %2 %3 %4 %5 %6 %7 %8 %9
+exit /b %ERRORLEVEL%
+:help
+call "%SELF%" "help@%ROOT%jbang-catalog.json"
 exit /b %ERRORLEVEL%
 :after_alias_fix
 
