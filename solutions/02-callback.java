@@ -43,6 +43,7 @@ class CallbackLab {
     static final String TOPIC = "sensor-readings";
 
     // tag::callback[]
+    // tag::callback-send[]
     static SendCounts sendWithCallbacks(Producer<String, String> producer, String topic, List<Reading> readings) {
         String dlqTopic = topic + ".DLQ";
         AtomicInteger acked = new AtomicInteger();
@@ -56,6 +57,8 @@ class CallbackLab {
                 if (exception == null) {
                     acked.incrementAndGet();
                     System.out.printf("✓ %s → partition %d, offset %d%n", record.key(), metadata.partition(), metadata.offset());
+                // end::callback-send[]
+                // tag::callback-failure[]
                 } else {
                     failed.incrementAndGet();
                     // Never block here (no get()): hand the record to the DLQ and return.
@@ -70,6 +73,7 @@ class CallbackLab {
         producer.flush();
         return new SendCounts(acked.get(), failed.get());
     }
+    // end::callback-failure[]
     // end::callback[]
 
     static Properties producerConfig(String bootstrapServers) {

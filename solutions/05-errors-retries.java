@@ -80,6 +80,7 @@ class ErrorsRetries {
     // end::classify[]
 
     // tag::send[]
+    // tag::send-callback[]
     static SendCounts sendAll(Producer<String, String> producer, List<ProducerRecord<String, String>> records,
                               AlertService alerts, ExecutorService failurePool) {
         AtomicInteger acked = new AtomicInteger();
@@ -97,6 +98,8 @@ class ErrorsRetries {
                 // a slow remote call, and even send() blocks (up to max.block.ms) when the producer
                 // has lost the topic's metadata, as it does when no broker answers. Hand both over.
                 failurePool.execute(() -> {
+                    // end::send-callback[]
+                    // tag::send-dlq-and-alert[]
                     // The producer already retried for as long as delivery.timeout.ms allowed: never
                     // send the record to its topic again (a fatal error would loop forever). Park it.
                     ProducerRecord<String, String> dead = new ProducerRecord<>(record.topic() + ".DLQ", record.key(), record.value());
@@ -115,6 +118,7 @@ class ErrorsRetries {
         producer.flush();
         return new SendCounts(acked.get(), failed.get());
     }
+    // end::send-dlq-and-alert[]
     // end::send[]
 
     // tag::shutdown[]

@@ -91,6 +91,7 @@ class ConsumerGroupsLab {
     // end::config[]
 
     // tag::listener[]
+    // tag::listener-revoked[]
     static ConsumerRebalanceListener rebalanceListener(Consumer<String, String> consumer,
                                                        Map<TopicPartition, OffsetAndMetadata> processed) {
         return new ConsumerRebalanceListener() {
@@ -110,7 +111,9 @@ class ConsumerGroupsLab {
                 }
                 System.out.printf("  %s gives up %s, committed %s%n", name(consumer), numbers(partitions), nextOffsets(done));
             }
+            // end::listener-revoked[]
 
+            // tag::listener-assigned-lost[]
             @Override
             public void onPartitionsAssigned(Collection<TopicPartition> partitions) {
                 // Nothing to do: a new partition starts at the group's committed offset.
@@ -128,6 +131,7 @@ class ConsumerGroupsLab {
             }
         };
     }
+    // end::listener-assigned-lost[]
     // end::listener[]
 
     // tag::poll[]

@@ -102,6 +102,7 @@ class ExactlyOnce {
     // end::start[]
 
     // tag::process-batch[]
+    // tag::process-batch-commit[]
     static int processBatch(Consumer<String, String> consumer, Producer<String, String> producer, String outputTopic,
                             UnaryOperator<String> transform) {
         ConsumerRecords<String, String> records = consumer.poll(POLL_TIMEOUT);
@@ -121,6 +122,8 @@ class ExactlyOnce {
             // Outputs and offsets: all visible, or none. A failed send surfaces here too.
             producer.commitTransaction();
             return records.count();
+        // end::process-batch-commit[]
+        // tag::process-batch-abort[]
         } catch (ProducerFencedException e) {
             throw e; // a newer instance owns our transactional.id: stop, and leave the work to it
         } catch (RuntimeException e) {
@@ -130,6 +133,7 @@ class ExactlyOnce {
             return 0;
         }
     }
+    // end::process-batch-abort[]
     // end::process-batch[]
 
     // tag::rewind[]

@@ -70,6 +70,7 @@ class LagBackpressure {
     static final Duration POLL_TIMEOUT = Duration.ofMillis(100);
 
     // tag::lag[]
+    // tag::lag-partitions[]
     /**
      * The group's lag on every partition of these topics: how many offsets lie between where
      * the group would resume (its committed offset) and the partition's end offset. A partition
@@ -84,6 +85,8 @@ class LagBackpressure {
         }
         Map<TopicPartition, OffsetAndMetadata> committed =
                 admin.listConsumerGroupOffsets(groupId).partitionsToOffsetAndMetadata().get();
+        // end::lag-partitions[]
+        // tag::lag-offsets[]
         Map<TopicPartition, OffsetSpec> latest = new HashMap<>();
         Map<TopicPartition, OffsetSpec> earliest = new HashMap<>();
         for (TopicPartition tp : partitions) {
@@ -101,6 +104,7 @@ class LagBackpressure {
         }
         return lag;
     }
+    // end::lag-offsets[]
     // end::lag[]
 
     // tag::slow-consumer[]
