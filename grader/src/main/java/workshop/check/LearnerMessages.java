@@ -45,7 +45,7 @@ public final class LearnerMessages {
                 j++;
             }
             String text = value.toString().strip();
-            if (!text.isEmpty() && text.length() > 2 && seen.contains(text)) {
+            if (text.length() > 2 && seen.contains(text)) {
                 out.add(heading.substring(0, heading.length() - 1) + ": the same as above");
             } else {
                 out.add(heading);

@@ -92,10 +92,14 @@ public final class Grade implements Callable<Integer> {
                     + " To put a lab file back to its starter: ./jbang reset 02");
             return 2;
         }
-        if (docker && !hint && !DockerKafka.dockerAvailable()) {
-            System.err.println("✗ Docker is not available here (no Docker engine answered), so --docker cannot be used."
-                    + " Grade without --docker: an embedded broker needs no Docker.");
-            return 2;
+        if (docker && !hint) {
+            // Before any file is compiled: --docker without Docker is the whole answer.
+            try {
+                GradingBroker.requireDocker();
+            } catch (Workshop.WorkshopException e) {
+                System.err.println("✗ " + e.getMessage());
+                return 2;
+            }
         }
         progress = Progress.load(root);
         if (hint) {
@@ -144,24 +148,19 @@ public final class Grade implements Callable<Integer> {
      */
     private int progressTable(LabRunner runner) {
         Starters starters = solutions ? null : Starters.of(root);
-        Map<Curriculum.Lab, String> status = new LinkedHashMap<>();
-        Map<Curriculum.Lab, Boolean> done = new LinkedHashMap<>();
+        Map<Curriculum.Lab, Row> rows = new LinkedHashMap<>();
         List<Curriculum.Lab> toGrade = new ArrayList<>();
         for (Curriculum.Lab lab : curriculum.ready()) {
             Path path = fileFor(lab);
             Optional<Progress.Entry> remembered = solutions ? Optional.empty() : progress.current(lab, path);
             if (!solutions && !Files.isRegularFile(path)) {
-                status.put(lab, "✗ no file: ./jbang reset " + lab.id() + " brings back its starter");
-                done.put(lab, false);
+                rows.put(lab, Row.notDone("✗ no file: ./jbang reset " + lab.id() + " brings back its starter"));
             } else if (!solutions && starters.isStarter(lab, path)) {
-                status.put(lab, "· not started");
-                done.put(lab, false);
+                rows.put(lab, Row.notDone("· not started"));
             } else if (remembered.isPresent()) {
-                status.put(lab, statusOf(remembered.get().toGrade(lab, path.toString())));
-                done.put(lab, remembered.get().passed());
+                rows.put(lab, Row.of(remembered.get().toGrade(lab, path.toString())));
             } else if (list) {
-                status.put(lab, progress.last(lab).isPresent() ? "· changed since its last grade" : "· not graded yet");
-                done.put(lab, false);
+                rows.put(lab, Row.notDone(progress.last(lab).isPresent() ? "· changed since its last grade" : "· not graded yet"));
             } else {
                 toGrade.add(lab);
             }
@@ -171,12 +170,21 @@ public final class Grade implements Callable<Integer> {
                     : toGrade.size() + " labs changed since their last grade: grading them.");
         }
         for (Curriculum.Lab lab : toGrade) {
-            LabGrade grade = gradeAndReport(runner, lab, fileFor(lab), false);
-            status.put(lab, statusOf(grade));
-            done.put(lab, grade.passed());
+            rows.put(lab, Row.of(gradeAndReport(runner, lab, fileFor(lab), false)));
         }
-        printTable(status, done);
-        return done.values().stream().allMatch(Boolean::booleanValue) ? 0 : 1;
+        printTable(rows);
+        return rows.values().stream().allMatch(Row::done) ? 0 : 1;
+    }
+
+    /** One lab's line in the progress table. */
+    private record Row(String status, boolean done) {
+        static Row notDone(String status) {
+            return new Row(status, false);
+        }
+
+        static Row of(LabGrade grade) {
+            return new Row(statusOf(grade), grade.passed());
+        }
     }
 
     private static String statusOf(LabGrade grade) {
@@ -245,7 +253,7 @@ public final class Grade implements Callable<Integer> {
         return grade;
     }
 
-    private void printTable(Map<Curriculum.Lab, String> status, Map<Curriculum.Lab, Boolean> done) {
+    private void printTable(Map<Curriculum.Lab, Row> rows) {
         System.out.println();
         System.out.println("  Lab  Name                        Min  Status");
         int part = 0;
@@ -254,20 +262,20 @@ public final class Grade implements Callable<Integer> {
                 part = lab.part();
                 System.out.println("  Part " + part);
             }
-            System.out.printf("  %-4s %-27s %3d  %s%n", lab.id(), lab.name(), lab.minutes(), status.getOrDefault(lab, "· coming"));
+            System.out.printf("  %-4s %-27s %3d  %s%n", lab.id(), lab.name(), lab.minutes(), rows.containsKey(lab) ? rows.get(lab).status() : "· coming");
         }
-        long passed = done.values().stream().filter(Boolean::booleanValue).count();
+        long passed = rows.values().stream().filter(Row::done).count();
         if (solutions) {
             // Spoken to the instructor: a failing reference solution is the kit's defect, not a learner's.
-            System.out.printf("%nReference solutions: %d of %d ready labs pass.%n", passed, done.size());
-            if (passed < done.size()) {
+            System.out.printf("%nReference solutions: %d of %d ready labs pass.%n", passed, rows.size());
+            if (passed < rows.size()) {
                 System.out.println("A failing solution means the kit is broken on this machine: re-run that lab with"
                         + " ./jbang grade NN --solutions to see each check, and see grader/README.adoc.");
             }
             return;
         }
-        System.out.printf("%nProgress: %d of %d ready labs done (%d labs in the workshop).%n", passed, done.size(), curriculum.labs().size());
-        done.entrySet().stream().filter(e -> !e.getValue()).findFirst().ifPresent(next ->
+        System.out.printf("%nProgress: %d of %d ready labs done (%d labs in the workshop).%n", passed, rows.size(), curriculum.labs().size());
+        rows.entrySet().stream().filter(e -> !e.getValue().done()).findFirst().ifPresent(next ->
                 System.out.printf("Next: lab %s. Run ./jbang labs/%s, then ./jbang grade %s%n",
                         next.getKey().label(), next.getKey().fileName(), next.getKey().id()));
         if (list) {

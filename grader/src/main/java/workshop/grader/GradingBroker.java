@@ -19,16 +19,21 @@ public final class GradingBroker implements AutoCloseable {
 
     /** Kafka in Docker (the apache/kafka image) through Testcontainers, when Docker is there. */
     public static GradingBroker startInDocker() {
-        if (!DockerKafka.dockerAvailable()) {
-            throw new Workshop.WorkshopException("Docker is not available here (no Docker engine answered), so --docker cannot be used."
-                    + " Grade without --docker: an embedded broker needs no Docker.");
-        }
+        requireDocker();
         System.out.print("Starting " + DockerKafka.IMAGE + " in Docker for grading... ");
         System.out.flush();
         long start = System.nanoTime();
         DockerKafka kafka = DockerKafka.start();
         System.out.printf("ready in %.1f s.%n", (System.nanoTime() - start) / 1e9);
         return new GradingBroker(kafka.bootstrapServers(), kafka);
+    }
+
+    /** Fails with the learner's one line when no Docker engine answers. */
+    public static void requireDocker() {
+        if (!DockerKafka.dockerAvailable()) {
+            throw new Workshop.WorkshopException("Docker is not available here (no Docker engine answered), so --docker cannot be used."
+                    + " Grade without --docker: an embedded broker needs no Docker.");
+        }
     }
 
     public static GradingBroker start(String bootstrapServers) {

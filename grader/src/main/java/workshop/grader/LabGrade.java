@@ -1,6 +1,7 @@
 package workshop.grader;
 
 import java.util.List;
+import java.util.Optional;
 
 /** What grading one lab file found. */
 public record LabGrade(Curriculum.Lab lab, String file, String compileErrors, List<Check> checks, String crash) {
@@ -27,8 +28,8 @@ public record LabGrade(Curriculum.Lab lab, String file, String compileErrors, Li
      * The failed check to fix first: the first failure, or the failed check it says it follows
      * from (followed to the end, should causes chain).
      */
-    public java.util.Optional<Check> fixFirst() {
-        java.util.Optional<Check> first = checks.stream().filter(c -> !c.passed()).findFirst();
+    public Optional<Check> fixFirst() {
+        Optional<Check> first = checks.stream().filter(c -> !c.passed()).findFirst();
         Check check = first.orElse(null);
         for (int hops = 0; check != null && check.cause() != null && hops < checks.size(); hops++) {
             String cause = check.cause();
@@ -38,7 +39,7 @@ public record LabGrade(Curriculum.Lab lab, String file, String compileErrors, Li
             }
             check = next;
         }
-        return java.util.Optional.ofNullable(check);
+        return Optional.ofNullable(check);
     }
 
     public List<Check> failures() {

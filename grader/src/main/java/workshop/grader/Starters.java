@@ -24,11 +24,9 @@ final class Starters {
     private final Path root;
     /** labs/NN-name.java to the starter's git blob id. */
     private final Map<String, String> blobs;
-    private final String ref;
 
-    private Starters(Path root, String ref, Map<String, String> blobs) {
+    private Starters(Path root, Map<String, String> blobs) {
         this.root = root;
-        this.ref = ref;
         this.blobs = blobs;
     }
 
@@ -45,19 +43,10 @@ final class Starters {
                         blobs.put(meta[1], fields[2]);
                     }
                 }));
-                return new Starters(root, candidate.equals("HEAD") ? "HEAD" : "the branch this clone tracks", blobs);
+                return new Starters(root, blobs);
             }
         }
-        return new Starters(root, null, Map.of());
-    }
-
-    boolean known() {
-        return !blobs.isEmpty();
-    }
-
-    /** Where the starters come from, for messages. */
-    String source() {
-        return ref;
+        return new Starters(root, Map.of());
     }
 
     /** Whether {@code file} is byte for byte the lab's starter. */
