@@ -57,7 +57,14 @@ public final class FreezableProxy implements AutoCloseable {
         while (!closed) {
             try {
                 Socket client = server.accept();
-                Socket target = new Socket(InetAddress.getLoopbackAddress(), targetPort);
+                Socket target;
+                try {
+                    target = new Socket(InetAddress.getLoopbackAddress(), targetPort);
+                } catch (IOException targetDown) {
+                    // refused at once, as the stopped broker itself would, rather than left hanging
+                    closeQuietly(client);
+                    continue;
+                }
                 client.setTcpNoDelay(true);
                 target.setTcpNoDelay(true);
                 sockets.add(client);
