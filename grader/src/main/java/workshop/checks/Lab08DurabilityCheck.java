@@ -140,8 +140,10 @@ class Lab08DurabilityCheck extends LabCheck {
                                 partition.partition(), topic, partition.replicas().size())
                         .isEqualTo(3);
             }
-            Config config = admin.describeConfigs(List.of(new ConfigResource(ConfigResource.Type.TOPIC, topic)))
-                    .all().get(30, TimeUnit.SECONDS).values().iterator().next();
+            // Any broker may answer, and one may not know the new topic yet for a moment.
+            Config config = await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100)).ignoreExceptions()
+                    .until(() -> admin.describeConfigs(List.of(new ConfigResource(ConfigResource.Type.TOPIC, topic)))
+                            .all().get(5, TimeUnit.SECONDS).values().iterator().next(), c -> true);
             String minInSync = config.get(TopicConfig.MIN_IN_SYNC_REPLICAS_CONFIG).value();
             if (Integer.parseInt(minInSync) >= description.partitions().get(0).replicas().size()) {
                 fail("The topic's min.insync.replicas is " + minInSync + ", as many as there are replicas: with one broker down, every"
