@@ -17,16 +17,12 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Collectors;
 
 import org.apache.kafka.common.protocol.ApiKeys;
-import org.apache.kafka.common.protocol.ByteBufferAccessor;
-import org.apache.kafka.common.requests.AbstractResponse;
-import org.apache.kafka.common.requests.MetadataResponse;
 import org.apache.kafka.common.requests.RequestHeader;
-import org.apache.kafka.common.requests.RequestUtils;
-import org.apache.kafka.common.requests.ResponseHeader;
 
 /**
  * A link to the grading brokers with the round trip of a network rather than of loopback: every
@@ -135,7 +131,7 @@ final class Lab06SlowLink implements AutoCloseable {
                 byte[] frame = readFrame(in);
                 Short metadataVersion = metadataVersions.remove(ByteBuffer.wrap(frame).getInt(0));
                 if (metadataVersion != null) {
-                    frame = throughRelays(frame, metadataVersion);
+                    frame = MetadataThroughProxy.rewrite(frame, metadataVersion, b -> relayTo(b.host() + ":" + b.port()).port());
                 }
                 answers.add(new Due(System.nanoTime() + delayNanos, frame));
             }
@@ -148,7 +144,7 @@ final class Lab06SlowLink implements AutoCloseable {
     private void deliver(Socket client, Socket broker, BlockingQueue<Due> answers) {
         try (DataOutputStream out = new DataOutputStream(new BufferedOutputStream(client.getOutputStream(), 256 * 1024))) {
             while (!client.isClosed()) {
-                Due next = answers.poll(100, java.util.concurrent.TimeUnit.MILLISECONDS);
+                Due next = answers.poll(100, TimeUnit.MILLISECONDS);
                 if (next == null) {
                     continue;
                 }
@@ -162,19 +158,6 @@ final class Lab06SlowLink implements AutoCloseable {
         } catch (IOException | InterruptedException | RuntimeException e) {
             closeBoth(client, broker);
         }
-    }
-
-    /** The metadata answer with every broker's address replaced by that of its relay. */
-    private byte[] throughRelays(byte[] frame, short version) {
-        ByteBuffer buffer = ByteBuffer.wrap(frame);
-        short headerVersion = ApiKeys.METADATA.responseHeaderVersion(version);
-        ResponseHeader header = ResponseHeader.parse(buffer, headerVersion);
-        MetadataResponse response = (MetadataResponse) AbstractResponse.parseResponse(ApiKeys.METADATA, new ByteBufferAccessor(buffer), version);
-        response.data().brokers().forEach(b -> b.setPort(relayTo(b.host() + ":" + b.port()).port()).setHost("127.0.0.1"));
-        ByteBuffer rewritten = RequestUtils.serialize(header.data(), headerVersion, response.data(), version);
-        byte[] bytes = new byte[rewritten.remaining()];
-        rewritten.get(bytes);
-        return bytes;
     }
 
     private static byte[] readFrame(DataInputStream in) throws IOException {

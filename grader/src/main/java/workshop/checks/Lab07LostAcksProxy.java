@@ -18,12 +18,8 @@ import org.apache.kafka.common.protocol.ApiKeys;
 import org.apache.kafka.common.protocol.ByteBufferAccessor;
 import org.apache.kafka.common.record.internal.MemoryRecords;
 import org.apache.kafka.common.record.internal.RecordBatch;
-import org.apache.kafka.common.requests.AbstractResponse;
-import org.apache.kafka.common.requests.MetadataResponse;
 import org.apache.kafka.common.requests.ProduceRequest;
 import org.apache.kafka.common.requests.RequestHeader;
-import org.apache.kafka.common.requests.RequestUtils;
-import org.apache.kafka.common.requests.ResponseHeader;
 
 /**
  * A TCP proxy in front of the grading broker that loses chosen acknowledgements: the broker
@@ -166,7 +162,7 @@ final class Lab07LostAcksProxy implements AutoCloseable {
                     }
                 }
                 if (request != null && request.api() == ApiKeys.METADATA) {
-                    frame = throughProxy(frame, request.version());
+                    frame = MetadataThroughProxy.rewrite(frame, request.version(), anyBroker -> server.getLocalPort());
                 }
                 out.writeInt(frame.length);
                 out.write(frame);
@@ -208,19 +204,6 @@ final class Lab07LostAcksProxy implements AutoCloseable {
             }
         }
         return false;
-    }
-
-    /** The metadata answer with every broker's address replaced by the proxy's. */
-    private byte[] throughProxy(byte[] frame, short version) {
-        ByteBuffer buffer = ByteBuffer.wrap(frame);
-        short headerVersion = ApiKeys.METADATA.responseHeaderVersion(version);
-        ResponseHeader header = ResponseHeader.parse(buffer, headerVersion);
-        MetadataResponse response = (MetadataResponse) AbstractResponse.parseResponse(ApiKeys.METADATA, new ByteBufferAccessor(buffer), version);
-        response.data().brokers().forEach(b -> b.setHost("127.0.0.1").setPort(server.getLocalPort()));
-        ByteBuffer rewritten = RequestUtils.serialize(header.data(), headerVersion, response.data(), version);
-        byte[] bytes = new byte[rewritten.remaining()];
-        rewritten.get(bytes);
-        return bytes;
     }
 
     private static byte[] readFrame(DataInputStream in) throws IOException {
