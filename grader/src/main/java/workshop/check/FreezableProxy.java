@@ -56,23 +56,16 @@ public final class FreezableProxy implements AutoCloseable {
     private void acceptLoop() {
         while (!closed) {
             try {
-                Socket client = server.accept();
-                Socket target;
-                try {
-                    target = new Socket(InetAddress.getLoopbackAddress(), targetPort);
-                } catch (IOException targetDown) {
-                    // refused at once, as the stopped broker itself would, rather than left hanging
-                    closeQuietly(client);
+                Relayed relayed = Relayed.accept(server, InetAddress.getLoopbackAddress().getHostAddress(), targetPort);
+                if (relayed == null) {
                     continue;
                 }
-                client.setTcpNoDelay(true);
-                target.setTcpNoDelay(true);
-                sockets.add(client);
-                sockets.add(target);
-                pump(client, target);
-                pump(target, client);
+                sockets.add(relayed.client());
+                sockets.add(relayed.target());
+                pump(relayed.client(), relayed.target());
+                pump(relayed.target(), relayed.client());
             } catch (IOException e) {
-                // the target is down (a stopped broker) or the proxy is closing: the caller retries
+                // the proxy is closing
             }
         }
     }
@@ -90,8 +83,8 @@ public final class FreezableProxy implements AutoCloseable {
             } catch (IOException | InterruptedException e) {
                 // one side closed: close the other below
             } finally {
-                closeQuietly(from);
-                closeQuietly(to);
+                Relayed.closeQuietly(from);
+                Relayed.closeQuietly(to);
             }
         }, "proxy-" + targetPort);
         thread.setDaemon(true);
@@ -106,23 +99,11 @@ public final class FreezableProxy implements AutoCloseable {
         }
     }
 
-    private static void closeQuietly(Socket socket) {
-        try {
-            socket.close();
-        } catch (IOException ignored) {
-            // already closed
-        }
-    }
-
     @Override
     public void close() {
         closed = true;
         thaw();
-        try {
-            server.close();
-        } catch (IOException ignored) {
-            // already closed
-        }
-        sockets.forEach(FreezableProxy::closeQuietly);
+        Relayed.closeQuietly(server);
+        sockets.forEach(Relayed::closeQuietly);
     }
 }

@@ -24,6 +24,8 @@ import java.util.stream.Collectors;
 import org.apache.kafka.common.protocol.ApiKeys;
 import org.apache.kafka.common.requests.RequestHeader;
 
+import workshop.check.Relayed;
+
 /**
  * A link to the grading brokers with the round trip of a network rather than of loopback: every
  * answer reaches the client {@code delay} after its broker sent it. On loopback an answer takes
@@ -83,16 +85,12 @@ final class Lab06SlowLink implements AutoCloseable {
         void acceptLoop() {
             while (!closed) {
                 try {
-                    Socket client = server.accept();
-                    Socket broker;
-                    try {
-                        broker = new Socket(host, port);
-                    } catch (IOException brokerDown) {
-                        client.close();
+                    Relayed relayed = Relayed.accept(server, host, port);
+                    if (relayed == null) {
                         continue;
                     }
-                    client.setTcpNoDelay(true);
-                    broker.setTcpNoDelay(true);
+                    Socket client = relayed.client();
+                    Socket broker = relayed.target();
                     open.add(client);
                     open.add(broker);
                     Map<Integer, Short> metadataVersions = new ConcurrentHashMap<>();
@@ -101,7 +99,7 @@ final class Lab06SlowLink implements AutoCloseable {
                     start("lab06-link-down", () -> answers(client, broker, metadataVersions, answers));
                     start("lab06-link-deliver", () -> deliver(client, broker, answers));
                 } catch (IOException e) {
-                    // closing, or one connection refused: the client connects again
+                    // the link is closing
                 }
             }
         }
@@ -111,7 +109,7 @@ final class Lab06SlowLink implements AutoCloseable {
         try (DataInputStream in = new DataInputStream(new BufferedInputStream(client.getInputStream(), 256 * 1024));
              DataOutputStream out = new DataOutputStream(new BufferedOutputStream(broker.getOutputStream(), 256 * 1024))) {
             while (true) {
-                byte[] frame = readFrame(in);
+                byte[] frame = KafkaFrames.read(in);
                 RequestHeader header = RequestHeader.parse(ByteBuffer.wrap(frame));
                 if (header.apiKey() == ApiKeys.METADATA) {
                     metadataVersions.put(header.correlationId(), header.apiVersion());
@@ -128,10 +126,10 @@ final class Lab06SlowLink implements AutoCloseable {
     private void answers(Socket client, Socket broker, Map<Integer, Short> metadataVersions, BlockingQueue<Due> answers) {
         try (DataInputStream in = new DataInputStream(new BufferedInputStream(broker.getInputStream(), 256 * 1024))) {
             while (true) {
-                byte[] frame = readFrame(in);
+                byte[] frame = KafkaFrames.read(in);
                 Short metadataVersion = metadataVersions.remove(ByteBuffer.wrap(frame).getInt(0));
                 if (metadataVersion != null) {
-                    frame = MetadataThroughProxy.rewrite(frame, metadataVersion, b -> relayTo(b.host() + ":" + b.port()).port());
+                    frame = KafkaFrames.metadataThroughProxy(frame, metadataVersion, b -> relayTo(b.host() + ":" + b.port()).port());
                 }
                 answers.add(new Due(System.nanoTime() + delayNanos, frame));
             }
@@ -160,12 +158,6 @@ final class Lab06SlowLink implements AutoCloseable {
         }
     }
 
-    private static byte[] readFrame(DataInputStream in) throws IOException {
-        byte[] frame = new byte[in.readInt()];
-        in.readFully(frame);
-        return frame;
-    }
-
     private static void start(String name, Runnable body) {
         Thread thread = new Thread(body, name);
         thread.setDaemon(true);
@@ -173,23 +165,15 @@ final class Lab06SlowLink implements AutoCloseable {
     }
 
     private void closeBoth(Socket client, Socket broker) {
-        closeQuietly(client);
-        closeQuietly(broker);
+        Relayed.closeQuietly(client);
+        Relayed.closeQuietly(broker);
         open.remove(client);
         open.remove(broker);
-    }
-
-    private static void closeQuietly(AutoCloseable closeable) {
-        try {
-            closeable.close();
-        } catch (Exception e) {
-            // already closed
-        }
     }
 
     @Override
     public void close() {
         closed = true;
-        open.forEach(Lab06SlowLink::closeQuietly);
+        open.forEach(Relayed::closeQuietly);
     }
 }

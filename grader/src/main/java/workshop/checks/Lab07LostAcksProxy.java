@@ -2,7 +2,6 @@ package workshop.checks;
 
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
-import java.io.EOFException;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -20,6 +19,8 @@ import org.apache.kafka.common.record.internal.MemoryRecords;
 import org.apache.kafka.common.record.internal.RecordBatch;
 import org.apache.kafka.common.requests.ProduceRequest;
 import org.apache.kafka.common.requests.RequestHeader;
+
+import workshop.check.Relayed;
 
 /**
  * A TCP proxy in front of the grading broker that loses chosen acknowledgements: the broker
@@ -92,10 +93,12 @@ final class Lab07LostAcksProxy implements AutoCloseable {
     private void acceptLoop() {
         while (!closed) {
             try {
-                Socket client = server.accept();
-                Socket broker = new Socket(brokerHost, brokerPort);
-                client.setTcpNoDelay(true);
-                broker.setTcpNoDelay(true);
+                Relayed relayed = Relayed.accept(server, brokerHost, brokerPort);
+                if (relayed == null) {
+                    continue;
+                }
+                Socket client = relayed.client();
+                Socket broker = relayed.target();
                 sockets.add(client);
                 sockets.add(broker);
                 Connection connection = new Connection();
@@ -121,7 +124,7 @@ final class Lab07LostAcksProxy implements AutoCloseable {
             DataInputStream in = new DataInputStream(client.getInputStream());
             DataOutputStream out = new DataOutputStream(broker.getOutputStream());
             while (true) {
-                byte[] frame = readFrame(in);
+                byte[] frame = KafkaFrames.read(in);
                 RequestHeader header = RequestHeader.parse(ByteBuffer.wrap(frame));
                 boolean produce = header.apiKey() == ApiKeys.PRODUCE;
                 boolean opens = produce && opensASequence(frame, header);
@@ -148,7 +151,7 @@ final class Lab07LostAcksProxy implements AutoCloseable {
             DataInputStream in = new DataInputStream(broker.getInputStream());
             DataOutputStream out = new DataOutputStream(client.getOutputStream());
             while (true) {
-                byte[] frame = readFrame(in);
+                byte[] frame = KafkaFrames.read(in);
                 int correlationId = ByteBuffer.wrap(frame).getInt(0);
                 Pending request;
                 synchronized (connection) {
@@ -162,7 +165,7 @@ final class Lab07LostAcksProxy implements AutoCloseable {
                     }
                 }
                 if (request != null && request.api() == ApiKeys.METADATA) {
-                    frame = MetadataThroughProxy.rewrite(frame, request.version(), anyBroker -> server.getLocalPort());
+                    frame = KafkaFrames.metadataThroughProxy(frame, request.version(), anyBroker -> server.getLocalPort());
                 }
                 out.writeInt(frame.length);
                 out.write(frame);
@@ -206,31 +209,11 @@ final class Lab07LostAcksProxy implements AutoCloseable {
         return false;
     }
 
-    private static byte[] readFrame(DataInputStream in) throws IOException {
-        int size;
-        try {
-            size = in.readInt();
-        } catch (EOFException e) {
-            throw e;
-        }
-        byte[] frame = new byte[size];
-        in.readFully(frame);
-        return frame;
-    }
-
     private void closeBoth(Socket client, Socket broker) {
-        closeQuietly(client);
-        closeQuietly(broker);
+        Relayed.closeQuietly(client);
+        Relayed.closeQuietly(broker);
         sockets.remove(client);
         sockets.remove(broker);
-    }
-
-    private static void closeQuietly(Socket socket) {
-        try {
-            socket.close();
-        } catch (IOException e) {
-            // already closed
-        }
     }
 
     @Override
@@ -241,6 +224,6 @@ final class Lab07LostAcksProxy implements AutoCloseable {
         } catch (IOException e) {
             // already closed
         }
-        sockets.forEach(Lab07LostAcksProxy::closeQuietly);
+        sockets.forEach(Relayed::closeQuietly);
     }
 }

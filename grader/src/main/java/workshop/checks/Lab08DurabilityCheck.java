@@ -8,6 +8,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.NoSuchElementException;
+import java.util.Objects;
 import java.util.Properties;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -143,7 +144,7 @@ class Lab08DurabilityCheck extends LabCheck {
             // Any broker may answer, and one may not know the new topic yet for a moment.
             Config config = await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100)).ignoreExceptions()
                     .until(() -> admin.describeConfigs(List.of(new ConfigResource(ConfigResource.Type.TOPIC, topic)))
-                            .all().get(5, TimeUnit.SECONDS).values().iterator().next(), c -> true);
+                            .all().get(5, TimeUnit.SECONDS).values().iterator().next(), Objects::nonNull);
             String minInSync = config.get(TopicConfig.MIN_IN_SYNC_REPLICAS_CONFIG).value();
             if (Integer.parseInt(minInSync) >= description.partitions().get(0).replicas().size()) {
                 fail("The topic's min.insync.replicas is " + minInSync + ", as many as there are replicas: with one broker down, every"

@@ -1,5 +1,7 @@
 package workshop.checks;
 
+import java.io.DataInputStream;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.function.ToIntFunction;
 
@@ -11,17 +13,25 @@ import org.apache.kafka.common.requests.MetadataResponse;
 import org.apache.kafka.common.requests.RequestUtils;
 import org.apache.kafka.common.requests.ResponseHeader;
 
-/** For the checkers' protocol proxies: a client that reads this metadata answer reaches every broker through the proxy. */
-final class MetadataThroughProxy {
+/** Kafka's wire frames, for the checkers' protocol proxies. */
+final class KafkaFrames {
 
-    private MetadataThroughProxy() {
+    private KafkaFrames() {
+    }
+
+    /** The next request or answer on a connection: its size, then that many bytes (header included). */
+    static byte[] read(DataInputStream in) throws IOException {
+        byte[] frame = new byte[in.readInt()];
+        in.readFully(frame);
+        return frame;
     }
 
     /**
      * The metadata answer {@code frame} (header included, size prefix not) of the given version,
-     * with each broker's address replaced by 127.0.0.1 and the port {@code proxyPort} gives it.
+     * with each broker's address replaced by 127.0.0.1 and the port {@code proxyPort} gives it: a
+     * client that reads it reaches every broker through the proxy.
      */
-    static byte[] rewrite(byte[] frame, short version, ToIntFunction<MetadataResponseBroker> proxyPort) {
+    static byte[] metadataThroughProxy(byte[] frame, short version, ToIntFunction<MetadataResponseBroker> proxyPort) {
         ByteBuffer buffer = ByteBuffer.wrap(frame);
         short headerVersion = ApiKeys.METADATA.responseHeaderVersion(version);
         ResponseHeader header = ResponseHeader.parse(buffer, headerVersion);
