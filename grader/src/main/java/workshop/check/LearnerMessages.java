@@ -6,6 +6,8 @@ import java.util.concurrent.TimeoutException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import org.apache.kafka.common.config.ConfigException;
+
 /** Turns what a failed check threw into the sentence a learner reads. */
 public final class LearnerMessages {
 
@@ -67,6 +69,11 @@ public final class LearnerMessages {
         }
         Throwable shown = failure instanceof LabUnderTest.LabThrew && failure.getCause() != null ? failure.getCause() : failure;
         StackTraceElement labFrame = firstLabFrame(shown);
+        ConfigException refused = causeOfType(shown, ConfigException.class);
+        if (labFrame == null && refused != null) {
+            // The checkers build clients only from fixed settings and from those a lab returns.
+            return "A Kafka client refused the configuration your code returned: " + refused.getMessage();
+        }
         if (labFrame == null && (shown instanceof java.util.concurrent.ExecutionException
                                  || shown instanceof java.util.concurrent.CompletionException)) {
             // A future's failure carries no stack of whoever made the future: say what it was, blame no one.
@@ -79,6 +86,16 @@ public final class LearnerMessages {
         }
         return "Your code threw " + chain(shown) + "\n    at " + LabUnderTest.currentFile() + ':' + labFrame.getLineNumber()
                + " (" + labFrame.getMethodName() + ')';
+    }
+
+    static <T extends Throwable> T causeOfType(Throwable failure, Class<T> type) {
+        int depth = 0;
+        for (Throwable t = failure; t != null && depth < MAX_CAUSES; t = t.getCause() == t ? null : t.getCause(), depth++) {
+            if (type.isInstance(t)) {
+                return type.cast(t);
+            }
+        }
+        return null;
     }
 
     /**

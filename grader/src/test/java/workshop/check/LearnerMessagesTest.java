@@ -2,6 +2,7 @@ package workshop.check;
 
 import java.util.concurrent.ExecutionException;
 
+import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.errors.UnknownTopicOrPartitionException;
 import org.junit.jupiter.api.Test;
 
@@ -32,6 +33,16 @@ class LearnerMessagesTest {
         assertThat(message).startsWith("The checker itself failed, not your code")
                 .contains("caused by org.apache.kafka.common.errors.UnknownTopicOrPartitionException")
                 .doesNotContain("Your code threw");
+    }
+
+    @Test
+    void aConfigurationAClientRefusesIsTheLearners() {
+        Throwable thrown = new org.apache.kafka.common.KafkaException("Failed to construct kafka producer",
+                new ConfigException("To use the idempotent producer, max.in.flight.requests.per.connection must be set to at most 5."));
+
+        assertThat(LearnerMessages.describe(thrown))
+                .isEqualTo("A Kafka client refused the configuration your code returned: To use the idempotent producer,"
+                           + " max.in.flight.requests.per.connection must be set to at most 5.");
     }
 
     @Test
