@@ -32,9 +32,7 @@ public final class FreezableProxy implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
-        Thread acceptor = new Thread(this::acceptLoop, "proxy-accept-" + targetPort);
-        acceptor.setDaemon(true);
-        acceptor.start();
+        Relayed.daemon("proxy-accept-" + targetPort, this::acceptLoop);
     }
 
     public int port() {
@@ -54,24 +52,15 @@ public final class FreezableProxy implements AutoCloseable {
     }
 
     private void acceptLoop() {
-        while (!closed) {
-            try {
-                Relayed relayed = Relayed.accept(server, InetAddress.getLoopbackAddress().getHostAddress(), targetPort);
-                if (relayed == null) {
-                    continue;
-                }
-                sockets.add(relayed.client());
-                sockets.add(relayed.target());
-                pump(relayed.client(), relayed.target());
-                pump(relayed.target(), relayed.client());
-            } catch (IOException e) {
-                // the proxy is closing
-            }
-        }
+        Relayed.acceptUntilClosed(server, InetAddress.getLoopbackAddress().getHostAddress(), targetPort, () -> closed, sockets,
+                relayed -> {
+                    pump(relayed.client(), relayed.target());
+                    pump(relayed.target(), relayed.client());
+                });
     }
 
     private void pump(Socket from, Socket to) {
-        Thread thread = new Thread(() -> {
+        Relayed.daemon("proxy-" + targetPort, () -> {
             byte[] buffer = new byte[64 * 1024];
             try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
                 int read;
@@ -86,9 +75,7 @@ public final class FreezableProxy implements AutoCloseable {
                 Relayed.closeQuietly(from);
                 Relayed.closeQuietly(to);
             }
-        }, "proxy-" + targetPort);
-        thread.setDaemon(true);
-        thread.start();
+        });
     }
 
     private void awaitThaw() throws InterruptedException {

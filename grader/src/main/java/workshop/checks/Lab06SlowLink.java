@@ -75,7 +75,7 @@ final class Lab06SlowLink implements AutoCloseable {
                 throw new IllegalStateException("The checker could not open its network link to " + address, e);
             }
             open.add(server);
-            start("lab06-link-accept", this::acceptLoop);
+            Relayed.daemon("lab06-link-accept", this::acceptLoop);
         }
 
         int port() {
@@ -83,25 +83,15 @@ final class Lab06SlowLink implements AutoCloseable {
         }
 
         void acceptLoop() {
-            while (!closed) {
-                try {
-                    Relayed relayed = Relayed.accept(server, host, port);
-                    if (relayed == null) {
-                        continue;
-                    }
-                    Socket client = relayed.client();
-                    Socket broker = relayed.target();
-                    open.add(client);
-                    open.add(broker);
-                    Map<Integer, Short> metadataVersions = new ConcurrentHashMap<>();
-                    BlockingQueue<Due> answers = new LinkedBlockingQueue<>();
-                    start("lab06-link-up", () -> requests(client, broker, metadataVersions));
-                    start("lab06-link-down", () -> answers(client, broker, metadataVersions, answers));
-                    start("lab06-link-deliver", () -> deliver(client, broker, answers));
-                } catch (IOException e) {
-                    // the link is closing
-                }
-            }
+            Relayed.acceptUntilClosed(server, host, port, () -> closed, open, relayed -> {
+                Socket client = relayed.client();
+                Socket broker = relayed.target();
+                Map<Integer, Short> metadataVersions = new ConcurrentHashMap<>();
+                BlockingQueue<Due> answers = new LinkedBlockingQueue<>();
+                Relayed.daemon("lab06-link-up", () -> requests(client, broker, metadataVersions));
+                Relayed.daemon("lab06-link-down", () -> answers(client, broker, metadataVersions, answers));
+                Relayed.daemon("lab06-link-deliver", () -> deliver(client, broker, answers));
+            });
         }
     }
 
@@ -119,7 +109,7 @@ final class Lab06SlowLink implements AutoCloseable {
                 out.flush();
             }
         } catch (IOException | RuntimeException e) {
-            closeBoth(client, broker);
+            Relayed.closeBoth(client, broker, open);
         }
     }
 
@@ -134,7 +124,7 @@ final class Lab06SlowLink implements AutoCloseable {
                 answers.add(new Due(System.nanoTime() + delayNanos, frame));
             }
         } catch (IOException | RuntimeException e) {
-            closeBoth(client, broker);
+            Relayed.closeBoth(client, broker, open);
         }
     }
 
@@ -154,21 +144,8 @@ final class Lab06SlowLink implements AutoCloseable {
                 out.flush();
             }
         } catch (IOException | InterruptedException | RuntimeException e) {
-            closeBoth(client, broker);
+            Relayed.closeBoth(client, broker, open);
         }
-    }
-
-    private static void start(String name, Runnable body) {
-        Thread thread = new Thread(body, name);
-        thread.setDaemon(true);
-        thread.start();
-    }
-
-    private void closeBoth(Socket client, Socket broker) {
-        Relayed.closeQuietly(client);
-        Relayed.closeQuietly(broker);
-        open.remove(client);
-        open.remove(broker);
     }
 
     @Override

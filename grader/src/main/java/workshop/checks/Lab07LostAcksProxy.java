@@ -71,9 +71,7 @@ final class Lab07LostAcksProxy implements AutoCloseable {
         this.lossEvery = lossEvery;
         this.nextLossAt = lossEvery;
         this.server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-        Thread acceptor = new Thread(this::acceptLoop, "lab07-proxy-accept");
-        acceptor.setDaemon(true);
-        acceptor.start();
+        Relayed.daemon("lab07-proxy-accept", this::acceptLoop);
     }
 
     String bootstrapServers() {
@@ -91,33 +89,15 @@ final class Lab07LostAcksProxy implements AutoCloseable {
     }
 
     private void acceptLoop() {
-        while (!closed) {
-            try {
-                Relayed relayed = Relayed.accept(server, brokerHost, brokerPort);
-                if (relayed == null) {
-                    continue;
-                }
-                Socket client = relayed.client();
-                Socket broker = relayed.target();
-                sockets.add(client);
-                sockets.add(broker);
-                Connection connection = new Connection();
-                start("lab07-proxy-up", () -> upstream(client, broker, connection));
-                start("lab07-proxy-down", () -> downstream(client, broker, connection));
-            } catch (IOException e) {
-                if (!closed) {
-                    continue;
-                }
-                return;
-            }
-        }
+        Relayed.acceptUntilClosed(server, brokerHost, brokerPort, () -> closed, sockets, relayed -> {
+            Socket client = relayed.client();
+            Socket broker = relayed.target();
+            Connection connection = new Connection();
+            Relayed.daemon("lab07-proxy-up", () -> upstream(client, broker, connection));
+            Relayed.daemon("lab07-proxy-down", () -> downstream(client, broker, connection));
+        });
     }
 
-    private static void start(String name, Runnable body) {
-        Thread t = new Thread(body, name);
-        t.setDaemon(true);
-        t.start();
-    }
 
     private void upstream(Socket client, Socket broker, Connection connection) {
         try {
@@ -142,7 +122,7 @@ final class Lab07LostAcksProxy implements AutoCloseable {
                 }
             }
         } catch (IOException | RuntimeException e) {
-            closeBoth(client, broker);
+            Relayed.closeBoth(client, broker, sockets);
         }
     }
 
@@ -160,7 +140,7 @@ final class Lab07LostAcksProxy implements AutoCloseable {
                         // The broker has appended the batches; their acknowledgement goes with the connection.
                         connection.dead = true;
                         lost.incrementAndGet();
-                        closeBoth(client, broker);
+                        Relayed.closeBoth(client, broker, sockets);
                         return;
                     }
                 }
@@ -172,7 +152,7 @@ final class Lab07LostAcksProxy implements AutoCloseable {
                 out.flush();
             }
         } catch (IOException | RuntimeException e) {
-            closeBoth(client, broker);
+            Relayed.closeBoth(client, broker, sockets);
         }
     }
 
@@ -207,13 +187,6 @@ final class Lab07LostAcksProxy implements AutoCloseable {
             }
         }
         return false;
-    }
-
-    private void closeBoth(Socket client, Socket broker) {
-        Relayed.closeQuietly(client);
-        Relayed.closeQuietly(broker);
-        sockets.remove(client);
-        sockets.remove(broker);
     }
 
     @Override
