@@ -89,13 +89,16 @@ public final class LearnerMessages {
     }
 
     static <T extends Throwable> T causeOfType(Throwable failure, Class<T> type) {
-        int depth = 0;
-        for (Throwable t = failure; t != null && depth < MAX_CAUSES; t = t.getCause() == t ? null : t.getCause(), depth++) {
-            if (type.isInstance(t)) {
-                return type.cast(t);
-            }
+        return causes(failure).stream().filter(type::isInstance).map(type::cast).findFirst().orElse(null);
+    }
+
+    /** {@code failure} and its causes, outermost first, at most {@link #MAX_CAUSES} of them. */
+    private static List<Throwable> causes(Throwable failure) {
+        List<Throwable> causes = new ArrayList<>();
+        for (Throwable t = failure; t != null && causes.size() < MAX_CAUSES; t = t.getCause() == t ? null : t.getCause()) {
+            causes.add(t);
         }
-        return null;
+        return causes;
     }
 
     /**
@@ -105,8 +108,7 @@ public final class LearnerMessages {
     public static String chain(Throwable failure) {
         List<String> lines = new ArrayList<>();
         String previous = null;
-        int depth = 0;
-        for (Throwable t = failure; t != null && depth < MAX_CAUSES; t = t.getCause() == t ? null : t.getCause(), depth++) {
+        for (Throwable t : causes(failure)) {
             String text = t.toString();
             if (previous == null) {
                 lines.add(text);
@@ -123,8 +125,7 @@ public final class LearnerMessages {
      * through the causes too, since a client may wrap what the lab's call threw.
      */
     static StackTraceElement firstLabFrame(Throwable failure) {
-        int depth = 0;
-        for (Throwable t = failure; t != null && depth < MAX_CAUSES; t = t.getCause() == t ? null : t.getCause(), depth++) {
+        for (Throwable t : causes(failure)) {
             for (StackTraceElement frame : t.getStackTrace()) {
                 // A lambda's hidden frame has no line (-1): the learner's line is further down.
                 if (frame.getClassName().indexOf('.') < 0 && frame.getLineNumber() > 0) {
