@@ -15,6 +15,7 @@
 //SOURCES ../grader/src/main/java/workshop/grader/*.java
 //SOURCES ../grader/src/main/java/workshop/check/*.java
 //SOURCES ../grader/src/main/java/workshop/checks/*.java
+//SOURCES ../grader/src/main/java/workshop/room/*.java
 //MAIN workshop.grader.Grade
 //CDS
 //JAVA_OPTIONS -Xlog:cds=off -Xlog:cds+dynamic=off

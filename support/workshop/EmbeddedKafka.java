@@ -75,19 +75,65 @@ public final class EmbeddedKafka implements AutoCloseable {
     }
 
     private static EmbeddedKafka start(Path dataDir, int port, int controllerPort, boolean deleteOnClose, int advertisedPort) {
-        Workshop.quietLogs();
+        Properties listeners = new Properties();
+        listeners.put("controller.quorum.voters", "1@127.0.0.1:" + controllerPort);
+        // Loopback only: a workshop broker must never be reachable from the room's network.
+        listeners.put("listeners", "PLAINTEXT://127.0.0.1:" + port + ",CONTROLLER://127.0.0.1:" + controllerPort);
+        listeners.put("advertised.listeners", "PLAINTEXT://127.0.0.1:" + advertisedPort);
+        listeners.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
+        listeners.put("inter.broker.listener.name", "PLAINTEXT");
         ensurePortFree(port);
         ensurePortFree(controllerPort);
+        return start(dataDir, port, deleteOnClose, listeners);
+    }
+
+    /**
+     * A room's broker: it listens on every network interface of this machine, port {@code port},
+     * and tells clients to reach it at {@code advertisedHost}; every client must log in with one of
+     * the room's users. The controller stays on loopback, behind a login too.
+     */
+    public static EmbeddedKafka startRoom(Path dataDir, int port, int controllerPort, String advertisedHost,
+                                          Room.Secrets secrets, boolean deleteOnClose) {
+        ensurePortFree(port);
+        ensurePortFree(controllerPort);
+        try (ServerSocket everywhere = new ServerSocket()) {
+            everywhere.bind(new InetSocketAddress(port)); // the room's listener takes every interface, not just loopback
+        } catch (IOException e) {
+            throw new PortInUseException(port);
+        }
+        Properties listeners = new Properties();
+        listeners.put("controller.quorum.voters", "1@127.0.0.1:" + controllerPort);
+        listeners.put("listeners", "ROOM://0.0.0.0:" + port + ",CONTROLLER://127.0.0.1:" + controllerPort);
+        listeners.put("advertised.listeners", "ROOM://" + advertisedHost + ":" + port);
+        // No listener without a login: a learner's laptop on the room's Wi-Fi is not the instructor's.
+        listeners.put("listener.security.protocol.map", "ROOM:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT");
+        listeners.put("inter.broker.listener.name", "ROOM");
+        listeners.put("sasl.enabled.mechanisms", "PLAIN");
+        listeners.put("sasl.mechanism.inter.broker.protocol", "PLAIN");
+        listeners.put("sasl.mechanism.controller.protocol", "PLAIN");
+        listeners.put("listener.name.room.plain.sasl.jaas.config", secrets.brokerJaasConfig());
+        listeners.put("listener.name.controller.plain.sasl.jaas.config", secrets.brokerJaasConfig());
+        return start(dataDir, port, deleteOnClose, listeners);
+    }
+
+    /** A throwaway room broker on free ports, reached at 127.0.0.1: for tests of the room. */
+    public static EmbeddedKafka startTemporaryRoom(Room.Secrets secrets) {
+        try {
+            EmbeddedKafka broker = startRoom(Files.createTempDirectory("kafka-room-"), freePort(), freePort(), "127.0.0.1", secrets, true);
+            Runtime.getRuntime().addShutdownHook(new Thread(broker::close, "embedded-kafka-cleanup"));
+            return broker;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static EmbeddedKafka start(Path dataDir, int port, boolean deleteOnClose, Properties listeners) {
+        Workshop.quietLogs();
         Properties config = new Properties();
         config.put("process.roles", "broker,controller");
         config.put("node.id", "1");
-        config.put("controller.quorum.voters", "1@127.0.0.1:" + controllerPort);
-        // Loopback only: a workshop broker must never be reachable from the room's network.
-        config.put("listeners", "PLAINTEXT://127.0.0.1:" + port + ",CONTROLLER://127.0.0.1:" + controllerPort);
-        config.put("advertised.listeners", "PLAINTEXT://127.0.0.1:" + advertisedPort);
         config.put("controller.listener.names", "CONTROLLER");
-        config.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
-        config.put("inter.broker.listener.name", "PLAINTEXT");
+        config.putAll(listeners);
         config.put("log.dirs", dataDir.toAbsolutePath().toString());
         // One broker: internal topics cannot have more replicas than brokers.
         config.put("offsets.topic.replication.factor", "1");
