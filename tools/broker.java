@@ -14,25 +14,36 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.ExecutionException;
 import java.util.stream.Stream;
+
+import org.apache.kafka.clients.CommonClientConfigs;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.common.errors.TopicExistsException;
 
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import workshop.EmbeddedKafka;
 import workshop.KafkaCluster;
+import workshop.Room;
 import workshop.Workshop;
 
 /** ./jbang broker: a real Kafka 4.3.1 broker on localhost:9092 whose data outlives restarts. */
 @Command(name = "broker", mixinStandardHelpOptions = true,
-        description = "Runs a Kafka broker (KRaft) on 127.0.0.1 until Ctrl+C, or with --nodes 3 a three-broker cluster. Labs find it on localhost:9092.")
+        description = "Runs a Kafka broker (KRaft) on 127.0.0.1 until Ctrl+C, or with --nodes 3 a three-broker cluster. Labs find it on localhost:9092."
+                + " With --room, the room's broker: on the network, with a login, for ./jbang join and ./jbang dashboard.")
 class BrokerCommand implements Callable<Integer> {
 
-    @Option(names = "--port", defaultValue = "9092", description = "client port (default: ${DEFAULT-VALUE})")
-    int port;
+    @Option(names = "--port", description = "client port (default: 9092; 9192 with --room)")
+    Integer port;
 
-    @Option(names = "--controller-port", defaultValue = "9093", description = "KRaft controller port (default: ${DEFAULT-VALUE})")
-    int controllerPort;
+    @Option(names = "--controller-port", description = "KRaft controller port (default: 9093; 9193 with --room)")
+    Integer controllerPort;
 
     @Option(names = "--data-dir", description = "where the broker keeps its log (default: .kafka-data in the workshop folder)")
     Path dataDir;
@@ -43,6 +54,14 @@ class BrokerCommand implements Callable<Integer> {
     @Option(names = "--nodes", defaultValue = "1",
             description = "brokers to run: 1, or 3 for a cluster on ports 9092-9094, each in its own JVM (default: ${DEFAULT-VALUE})")
     int nodes;
+
+    @Option(names = "--room",
+            description = "a broker for a workshop room: on this machine's network, every client logs in; prints the command learners run to join")
+    boolean room;
+
+    @Option(names = "--advertise", paramLabel = "HOST",
+            description = "with --room: the address learners reach this machine at (default: its first LAN address)")
+    String advertise;
 
     public static void main(String[] args) {
         System.exit(new CommandLine(new BrokerCommand()).execute(args));
@@ -55,6 +74,19 @@ class BrokerCommand implements Callable<Integer> {
             System.err.println("✗ --nodes takes 1 or 3.");
             return 2;
         }
+        if (room) {
+            if (nodes != 1) {
+                System.err.println("✗ --room runs one broker: leave out --nodes.");
+                return 2;
+            }
+            return runRoom();
+        }
+        if (advertise != null) {
+            System.err.println("✗ --advertise goes with --room: a lab broker listens on 127.0.0.1 only.");
+            return 2;
+        }
+        port = port != null ? port : 9092;
+        controllerPort = controllerPort != null ? controllerPort : 9093;
         Path data = dataDir != null ? dataDir : Workshop.workshopFolder().resolve(nodes == 1 ? ".kafka-data" : ".kafka-cluster");
         if (fresh && Files.exists(data)) {
             try (Stream<Path> paths = Files.walk(data)) {
@@ -88,6 +120,96 @@ class BrokerCommand implements Callable<Integer> {
         }));
         stopped.await();
         return 0;
+    }
+
+    /**
+     * The room's broker: reachable from the room's network, only with a login. Its passwords, data
+     * and the client files for the instructor and for learners live in .kafka-room (git-ignored).
+     */
+    private int runRoom() throws Exception {
+        port = port != null ? port : 9192;
+        controllerPort = controllerPort != null ? controllerPort : 9193;
+        Path folder = Workshop.workshopFolder().resolve(".kafka-room");
+        Path data = dataDir != null ? dataDir : folder.resolve("data");
+        if (fresh && Files.exists(data)) {
+            try (Stream<Path> paths = Files.walk(data)) {
+                paths.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+            System.out.println("Deleted the room's topics and records in " + data + " (its passwords stay).");
+        }
+        String host = advertise != null ? advertise : Room.roomAddress();
+        Room.Secrets secrets = Room.Secrets.loadOrMake(folder.resolve("passwords.properties"));
+        System.out.println("Starting the room's Kafka 4.3.1 broker (KRaft) on port " + port + " of every network interface...");
+        long start = System.nanoTime();
+        EmbeddedKafka broker;
+        try {
+            broker = EmbeddedKafka.startRoom(data, port, controllerPort, host, secrets, false);
+        } catch (EmbeddedKafka.PortInUseException e) {
+            System.err.println("✗ " + e.getMessage() + ". Is the room's broker already running? Or pick other ports with --port and --controller-port.");
+            return 2;
+        }
+        Properties instructor = Room.clientConfig(Room.INSTRUCTOR, secrets.instructorPassword());
+        Properties forInstructor = new Properties();
+        forInstructor.putAll(instructor);
+        forInstructor.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, "127.0.0.1:" + port);
+        Room.writeClientConfig(folder.resolve("instructor.properties"), forInstructor,
+                "The instructor's login to the room's broker: ./jbang dashboard reads it");
+        Properties forLearners = Room.clientConfig(Room.LEARNER, secrets.learnerPassword());
+        Room.writeClientConfig(folder.resolve("learner.properties"), forLearners,
+                "A learner's login to the room's broker, for --command-config");
+        try {
+            createProgressTopic(broker.bootstrapServers(), instructor);
+        } catch (Workshop.WorkshopException e) {
+            System.err.println("✗ " + e.getMessage());
+            broker.close();
+            return 1;
+        }
+        String address = host + ":" + port;
+        System.out.printf("✓ Room broker ready in %.1f s at %s. Every client must log in. Data: %s.%n",
+                (System.nanoTime() - start) / 1e9, address, data);
+        System.out.println();
+        System.out.println("  Learners join once, from their workshop folder:");
+        System.out.println("    ./jbang join " + address + " --name \"Their Name\" --password " + secrets.learnerPassword());
+        System.out.println("  Then every ./jbang grade also sends its result (never their code) to the room.");
+        System.out.println();
+        System.out.println("  The dashboard, in another terminal:  ./jbang dashboard   (add --bind 0.0.0.0 to open it from the projector's machine)");
+        System.out.println("  A lab against this broker:  ./jbang labs/00-hello-kafka.java --bootstrap-server " + address
+                + " --command-config " + Workshop.workshopFolder().relativize(folder.resolve("learner.properties")));
+        if (host.equals("127.0.0.1")) {
+            System.out.println("  No network address found: learners on other machines cannot reach 127.0.0.1. Name this machine's with --advertise HOST.");
+        }
+        System.out.println("  Leave this running. Ctrl+C stops it; the passwords stay in " + folder.resolve("passwords.properties") + ".");
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            System.out.println("Stopping the room's broker...");
+            broker.close();
+            System.out.println("Room broker stopped; its data stays in " + data + ".");
+            stopped.countDown();
+        }));
+        stopped.await();
+        return 0;
+    }
+
+    /** The topic every grade goes to: made here, with the instructor's login, so learners only ever write to it. */
+    private static void createProgressTopic(String bootstrap, Properties login) throws Exception {
+        Properties config = new Properties();
+        config.putAll(login);
+        config.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        // The broker has just started here: a few seconds is plenty, and a wrong setup says so quickly.
+        config.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 15_000);
+        config.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);
+        try (Admin admin = Admin.create(config)) {
+            // One partition: every grade of the day in the order it was made.
+            admin.createTopics(List.of(new NewTopic(Room.PROGRESS_TOPIC, 1, (short) 1))).all().get(20, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            if (!(e.getCause() instanceof TopicExistsException)) {
+                throw new Workshop.WorkshopException("The room's broker started but did not create the topic "
+                        + Room.PROGRESS_TOPIC + ": " + e.getCause().getMessage());
+            }
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new Workshop.WorkshopException("The room's broker did not answer its own login within 20 s at " + bootstrap
+                    + ": is --advertise an address of this machine?");
+        }
     }
 
     /** Three brokers in JVMs of their own; one that dies (a lab stopped it) is started again. */

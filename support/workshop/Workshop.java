@@ -20,10 +20,12 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.LockSupport;
+import java.util.stream.Stream;
 
 import org.apache.kafka.clients.CommonClientConfigs;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.common.errors.AuthenticationException;
 import org.apache.kafka.common.utils.Utils;
 import picocli.CommandLine;
 import picocli.CommandLine.Option;
@@ -269,30 +271,9 @@ public final class Workshop {
         private boolean anyAnswers() {
             long perAddress = Math.max(300, PROBE_BOUND.toMillis() / addresses.size());
             for (String address : addresses) {
-                if (answers(address, (int) perAddress)) {
+                if (addressAnswers(address, (int) perAddress)) {
                     return true;
                 }
-            }
-            return false;
-        }
-
-        private static boolean answers(String address, int timeoutMillis) {
-            String host = Utils.getHost(address);
-            Integer port = Utils.getPort(address);
-            if (host == null || port == null) {
-                return true; // an address this probe cannot read is no evidence of a dead broker
-            }
-            try {
-                for (InetAddress ip : InetAddress.getAllByName(host)) {
-                    try (Socket socket = new Socket()) {
-                        socket.connect(new InetSocketAddress(ip, port), timeoutMillis);
-                        return true;
-                    } catch (IOException refused) {
-                        // try the host's next address (localhost may be ::1 and 127.0.0.1)
-                    }
-                }
-            } catch (UnknownHostException e) {
-                return false;
             }
             return false;
         }
@@ -417,6 +398,31 @@ public final class Workshop {
                 : System.getenv("KAFKA_CLIENT_CONFIG") != null ? Path.of(System.getenv("KAFKA_CLIENT_CONFIG")) : null;
     }
 
+    /**
+     * Whether something accepts TCP connections at {@code address} ("host:port"), on any of the
+     * host's addresses, each tried for at most {@code timeoutMillis}. It says nothing of what answers.
+     */
+    public static boolean addressAnswers(String address, int timeoutMillis) {
+        String host = Utils.getHost(address);
+        Integer port = Utils.getPort(address);
+        if (host == null || port == null) {
+            return true; // an address this probe cannot read is no evidence of a dead broker
+        }
+        try {
+            for (InetAddress ip : InetAddress.getAllByName(host)) {
+                try (Socket socket = new Socket()) {
+                    socket.connect(new InetSocketAddress(ip, port), timeoutMillis);
+                    return true;
+                } catch (IOException refused) {
+                    // try the host's next address (localhost may be ::1 and 127.0.0.1)
+                }
+            }
+        } catch (UnknownHostException e) {
+            return false;
+        }
+        return false;
+    }
+
     static boolean answers(String host, int port) {
         try (Socket socket = new Socket()) {
             socket.connect(new InetSocketAddress(host, port), 500);
@@ -448,6 +454,20 @@ public final class Workshop {
                     .sorted()
                     .toList();
         } catch (TimeoutException | ExecutionException e) {
+            Throwable refused = e;
+            while (refused != null && !(refused instanceof AuthenticationException)) {
+                refused = refused.getCause();
+            }
+            if (refused != null) {
+                throw new WorkshopException("The Kafka broker at " + bootstrap + " refused the login (" + refused.getMessage()
+                        + "): check the user and password in your client properties (--command-config).");
+            }
+            if (Stream.of(bootstrap.split(",")).anyMatch(address -> addressAnswers(address.strip(), 1000))) {
+                // A broker that wants a login (or TLS) closes a plain client's connection without a word.
+                throw new WorkshopException("Something at " + bootstrap + " accepts connections but did not answer as a Kafka broker within "
+                        + bound.toSeconds() + " s. A room's broker asks for a login: give your client properties with"
+                        + " --command-config FILE (./jbang join writes one: build/room.properties).");
+            }
             throw new WorkshopException("No Kafka broker answered at " + bootstrap + " within " + bound.toSeconds()
                     + " s. Is it running, and is the address right? (Start one with ./jbang broker, or omit --bootstrap-server.)");
         } catch (InterruptedException e) {
@@ -496,6 +516,10 @@ public final class Workshop {
     public static void quietLogs() {
         if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
             System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "error");
+        }
+        if (System.getProperty("org.slf4j.simpleLogger.log.org.apache.kafka.clients.NetworkClient") == null) {
+            // A refused login is logged at ERROR on every retry; the kit says it once, in its own words.
+            System.setProperty("org.slf4j.simpleLogger.log.org.apache.kafka.clients.NetworkClient", "off");
         }
     }
 }
