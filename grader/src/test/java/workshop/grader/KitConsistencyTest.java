@@ -38,7 +38,7 @@ class KitConsistencyTest {
                         .as("alias %s's main class", alias.getKey()).isNotNull();
             }
         }
-        for (String verb : List.of("help", "grade", "reset", "broker", "playground", "guide", "slides", "prefetch")) {
+        for (String verb : List.of("help", "grade", "reset", "broker", "playground", "guide", "slides", "prefetch", "join", "dashboard")) {
             assertThat(aliases.has(verb)).as("the catalog has the %s alias", verb).isTrue();
         }
         for (Curriculum.Lab lab : curriculum.ready()) {
