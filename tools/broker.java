@@ -14,16 +14,10 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import java.util.List;
 import java.util.Properties;
-import java.util.concurrent.ExecutionException;
 import java.util.stream.Stream;
 
 import org.apache.kafka.clients.CommonClientConfigs;
-import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
-import org.apache.kafka.clients.admin.NewTopic;
-import org.apache.kafka.common.errors.TopicExistsException;
 
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -147,6 +141,9 @@ class BrokerCommand implements Callable<Integer> {
         } catch (EmbeddedKafka.PortInUseException e) {
             System.err.println("✗ " + e.getMessage() + ". Is the room's broker already running? Or pick other ports with --port and --controller-port.");
             return 2;
+        } catch (Workshop.WorkshopException e) {
+            System.err.println("✗ " + e.getMessage());
+            return 1;
         }
         Properties instructor = Room.clientConfig(Room.INSTRUCTOR, secrets.instructorPassword());
         Properties forInstructor = new Properties();
@@ -157,13 +154,6 @@ class BrokerCommand implements Callable<Integer> {
         Properties forLearners = Room.clientConfig(Room.LEARNER, secrets.learnerPassword());
         Room.writeClientConfig(folder.resolve("learner.properties"), forLearners,
                 "A learner's login to the room's broker, for --command-config");
-        try {
-            createProgressTopic(broker.bootstrapServers(), instructor);
-        } catch (Workshop.WorkshopException e) {
-            System.err.println("✗ " + e.getMessage());
-            broker.close();
-            return 1;
-        }
         String address = host + ":" + port;
         System.out.printf("✓ Room broker ready in %.1f s at %s. Every client must log in. Data: %s.%n",
                 (System.nanoTime() - start) / 1e9, address, data);
@@ -188,28 +178,6 @@ class BrokerCommand implements Callable<Integer> {
         }));
         stopped.await();
         return 0;
-    }
-
-    /** The topic every grade goes to: made here, with the instructor's login, so learners only ever write to it. */
-    private static void createProgressTopic(String bootstrap, Properties login) throws Exception {
-        Properties config = new Properties();
-        config.putAll(login);
-        config.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        // The broker has just started here: a few seconds is plenty, and a wrong setup says so quickly.
-        config.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 15_000);
-        config.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);
-        try (Admin admin = Admin.create(config)) {
-            // One partition: every grade of the day in the order it was made.
-            admin.createTopics(List.of(new NewTopic(Room.PROGRESS_TOPIC, 1, (short) 1))).all().get(20, TimeUnit.SECONDS);
-        } catch (ExecutionException e) {
-            if (!(e.getCause() instanceof TopicExistsException)) {
-                throw new Workshop.WorkshopException("The room's broker started but did not create the topic "
-                        + Room.PROGRESS_TOPIC + ": " + e.getCause().getMessage());
-            }
-        } catch (java.util.concurrent.TimeoutException e) {
-            throw new Workshop.WorkshopException("The room's broker did not answer its own login within 20 s at " + bootstrap
-                    + ": is --advertise an address of this machine?");
-        }
     }
 
     /** Three brokers in JVMs of their own; one that dies (a lab stopped it) is started again. */

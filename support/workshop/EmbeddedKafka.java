@@ -113,7 +113,18 @@ public final class EmbeddedKafka implements AutoCloseable {
         listeners.put("sasl.mechanism.controller.protocol", "PLAIN");
         listeners.put("listener.name.room.plain.sasl.jaas.config", secrets.brokerJaasConfig());
         listeners.put("listener.name.controller.plain.sasl.jaas.config", secrets.brokerJaasConfig());
-        return start(dataDir, port, deleteOnClose, listeners);
+        // ACLs only where the room sets them (the progress topic): the labs' topics stay open to every learner.
+        listeners.put("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer");
+        listeners.put("allow.everyone.if.no.acl.found", "true");
+        listeners.put("super.users", "User:" + Room.BROKER + ";User:" + Room.INSTRUCTOR);
+        EmbeddedKafka broker = start(dataDir, port, deleteOnClose, listeners);
+        try {
+            Room.prepare(broker.bootstrapServers(), secrets);
+        } catch (RuntimeException e) {
+            broker.close();
+            throw e;
+        }
+        return broker;
     }
 
     /** A throwaway room broker on free ports, reached at 127.0.0.1: for tests of the room. */

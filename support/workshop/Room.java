@@ -14,9 +14,23 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
 import java.util.Collections;
 import java.util.Comparator;
+import java.util.List;
 import java.util.Properties;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 
 import org.apache.kafka.clients.CommonClientConfigs;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.common.acl.AccessControlEntry;
+import org.apache.kafka.common.acl.AclBinding;
+import org.apache.kafka.common.acl.AclOperation;
+import org.apache.kafka.common.acl.AclPermissionType;
+import org.apache.kafka.common.errors.TopicExistsException;
+import org.apache.kafka.common.resource.PatternType;
+import org.apache.kafka.common.resource.ResourcePattern;
+import org.apache.kafka.common.resource.ResourceType;
 import org.apache.kafka.common.config.SaslConfigs;
 import org.apache.kafka.common.security.auth.SecurityProtocol;
 
@@ -94,6 +108,41 @@ public final class Room {
         @Override
         public String toString() {
             return "Secrets[hidden]"; // never in a log by accident
+        }
+    }
+
+    /**
+     * Readies a room's broker: the progress topic, which learners may write to and look up but
+     * not read, alter or delete, since it holds everyone's names. Made with the instructor's login.
+     */
+    static void prepare(String bootstrap, Secrets secrets) {
+        Properties config = clientConfig(INSTRUCTOR, secrets.instructorPassword());
+        config.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        // The broker has just started on this machine: seconds are plenty, and a broken setup says so soon.
+        config.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, 20_000);
+        config.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, 10_000);
+        try (Admin admin = Admin.create(config)) {
+            try {
+                // One partition: every grade of the day in the order it was made.
+                admin.createTopics(List.of(new NewTopic(PROGRESS_TOPIC, 1, (short) 1))).all().get(30, TimeUnit.SECONDS);
+            } catch (ExecutionException e) {
+                if (!(e.getCause() instanceof TopicExistsException)) {
+                    throw e;
+                }
+            }
+            ResourcePattern topic = new ResourcePattern(ResourceType.TOPIC, PROGRESS_TOPIC, PatternType.LITERAL);
+            admin.createAcls(List.of(
+                    new AclBinding(topic, new AccessControlEntry("User:" + LEARNER, "*", AclOperation.WRITE, AclPermissionType.ALLOW)),
+                    new AclBinding(topic, new AccessControlEntry("User:" + LEARNER, "*", AclOperation.DESCRIBE, AclPermissionType.ALLOW))))
+                    .all().get(30, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            throw new Workshop.WorkshopException("The room's broker started but could not be readied (topic " + PROGRESS_TOPIC
+                    + " and who may read it): " + e.getCause().getMessage());
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new Workshop.WorkshopException("The room's broker did not answer its own instructor's login at " + bootstrap + " within 30 s.");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new Workshop.WorkshopException("Interrupted while readying the room's broker");
         }
     }
 

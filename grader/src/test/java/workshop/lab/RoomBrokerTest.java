@@ -5,11 +5,23 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
 
+import org.apache.kafka.clients.CommonClientConfigs;
+import org.apache.kafka.clients.consumer.Consumer;
+import org.apache.kafka.clients.consumer.KafkaConsumer;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.TopicPartition;
+import org.apache.kafka.common.errors.TopicAuthorizationException;
+import org.apache.kafka.common.serialization.StringDeserializer;
+import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -18,11 +30,14 @@ import workshop.EmbeddedKafka;
 import workshop.Room;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 /**
  * A lab against a room's broker, the secured cluster of the kit: with the right
  * {@code --command-config} it runs; with a wrong password, or with no login at all, it stops
  * within the 15 s a learner is promised, in one line that says what to fix and no stack trace.
+ * Learners may write their grades to the room's progress topic, but only the instructor reads it.
  */
 class RoomBrokerTest {
 
@@ -71,6 +86,42 @@ class RoomBrokerTest {
                 .startsWith("✗ Something at " + room.bootstrapServers() + " accepts connections but did not answer as a Kafka broker")
                 .contains("--command-config");
         assertThat(lab.seconds()).as("seconds until the lab stopped").isLessThan(15.0 + 3 + JVM_START_SECONDS);
+    }
+
+    @Test
+    void learnersWriteTheProgressTopicButOnlyTheInstructorReadsIt() throws Exception {
+        String marker = "grade-" + System.nanoTime();
+        try (Producer<String, String> learner = new KafkaProducer<>(client(Room.LEARNER, SECRETS.learnerPassword()),
+                new StringSerializer(), new StringSerializer())) {
+            learner.send(new ProducerRecord<>(Room.PROGRESS_TOPIC, "learner-1", marker)).get(30, TimeUnit.SECONDS);
+        }
+        TopicPartition progress = new TopicPartition(Room.PROGRESS_TOPIC, 0);
+        try (Consumer<String, String> learner = new KafkaConsumer<>(client(Room.LEARNER, SECRETS.learnerPassword()),
+                new StringDeserializer(), new StringDeserializer())) {
+            learner.assign(List.of(progress));
+            learner.seekToBeginning(List.of(progress));
+            assertThatThrownBy(() -> learner.poll(Duration.ofSeconds(15)))
+                    .as("a learner reading everyone's grades").isInstanceOf(TopicAuthorizationException.class);
+        }
+        try (Consumer<String, String> instructor = new KafkaConsumer<>(client(Room.INSTRUCTOR, SECRETS.instructorPassword()),
+                new StringDeserializer(), new StringDeserializer())) {
+            instructor.assign(List.of(progress));
+            instructor.seekToBeginning(List.of(progress));
+            List<String> read = new ArrayList<>();
+            await("the instructor reads the learner's grade").atMost(Duration.ofSeconds(30))
+                    .until(() -> {
+                        instructor.poll(Duration.ofMillis(200)).forEach(r -> read.add(r.value()));
+                        return read.contains(marker);
+                    });
+        }
+    }
+
+    private static Properties client(String user, String password) {
+        Properties config = Room.clientConfig(user, password);
+        config.put(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, room.bootstrapServers());
+        // Bounded, so a broker that never answers fails this test instead of hanging it.
+        config.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, 30_000);
+        return config;
     }
 
     /** A JVM's start and the lab's compile-free launch, on a loaded two-core machine. */
