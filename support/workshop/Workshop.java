@@ -417,7 +417,8 @@ public final class Workshop {
                 : System.getenv("KAFKA_CLIENT_CONFIG") != null ? Path.of(System.getenv("KAFKA_CLIENT_CONFIG")) : null;
     }
 
-    static boolean answers(String host, int port) {
+    /** Whether something accepts a TCP connection at {@code host:port} within half a second. */
+    public static boolean answers(String host, int port) {
         try (Socket socket = new Socket()) {
             socket.connect(new InetSocketAddress(host, port), 500);
             return true;
@@ -448,6 +449,11 @@ public final class Workshop {
                     .sorted()
                     .toList();
         } catch (TimeoutException | ExecutionException e) {
+            if (e.getCause() instanceof org.apache.kafka.common.errors.AuthenticationException refused) {
+                // it answered: saying "no broker answered" would send the learner looking for the wrong fault
+                throw new WorkshopException("The broker at " + bootstrap + " refused the login (" + refused.getMessage()
+                        + "). Check the user and password in the client properties file (--command-config).");
+            }
             throw new WorkshopException("No Kafka broker answered at " + bootstrap + " within " + bound.toSeconds()
                     + " s. Is it running, and is the address right? (Start one with ./jbang broker, or omit --bootstrap-server.)");
         } catch (InterruptedException e) {
@@ -462,7 +468,8 @@ public final class Workshop {
         }
     }
 
-    static Properties loadClientConfig(Path file) {
+    /** The client settings in {@code file} ({@code --command-config}), without its bootstrap.servers; none for null. */
+    public static Properties loadClientConfig(Path file) {
         Properties config = new Properties();
         if (file == null) {
             return config;
