@@ -90,7 +90,6 @@ final class DashboardPage {
               text-align: left; font-size: 1.15rem; font-weight: 700; padding: 0 12px 0 0;
               max-width: 14em; white-space: nowrap; overflow: hidden; text-overflow: ellipsis;
             }
-            #grid tbody tr:nth-child(even) th.learner { color: #1d2833; }
             .cell { border-radius: 6px; font-weight: 800; }
             #grid td.cell { width: 3.05rem; height: 2rem; text-align: center; font-size: 1.3rem; }
             #grid td.cell.partly { font-size: 1.02rem; }
