@@ -109,6 +109,14 @@ class DashboardInBrowserTest {
     @Test
     @Order(1)
     void aRoomFitsAProjectorWithLargeType() throws Exception {
+        Dashboard.Running dashboard = room.dashboard();
+        browser.get(dashboard.localUrl().toString());
+        await().atMost(SHOWN_WITHIN).pollInterval(Duration.ofMillis(200))
+                .untilAsserted(() -> assertThat(browser.findElement(By.id("status")).getDomAttribute("data-state")).isEqualTo("waiting"));
+        assertThat(browser.findElement(By.id("status")).getText()).as("the status line before any grade").contains("waiting for the first grade");
+        assertThat(browser.findElement(By.id("waiting")).isDisplayed()).as("the waiting note").isTrue();
+        assertThat(browser.findElement(By.id("grid")).isDisplayed()).as("the grid, with nobody in it").isFalse();
+
         String grace = learnerId();
         passed(grace, "Grace Hopper", "00", "01", "02", "03", "04");
         room.publish(grade(grace, "Grace Hopper", "05", 4, 6, "each DLQ record says whether its error was retriable"));
@@ -133,7 +141,9 @@ class DashboardInBrowserTest {
         room.publish(grade(edsger, "Edsger Dijkstra", "02", 3, 5,
                 "every failed reading lands in <topic>.DLQ with its key, value and an \"error\" header"));
 
-        Dashboard.Running dashboard = room.dashboard();
+        // every grade read, then the page afresh: no cell flashes its change in the screenshot
+        await().atMost(SHOWN_WITHIN).pollInterval(Duration.ofMillis(200))
+                .untilAsserted(() -> assertThat(RoomFixture.status(RoomFixture.data(dashboard), edsger, "02")).isEqualTo(DashboardState.PARTLY));
         browser.get(dashboard.localUrl().toString());
         await().atMost(SHOWN_WITHIN).pollInterval(Duration.ofMillis(200)).untilAsserted(() -> {
             assertThat(browser.findElements(By.cssSelector("#grid tbody tr"))).as("learners' rows").hasSize(7);
