@@ -482,7 +482,8 @@ public final class Workshop {
         }
     }
 
-    static Properties loadClientConfig(Path file) {
+    /** The client settings in {@code file} ({@code --command-config}), without its bootstrap.servers; none for null. */
+    public static Properties loadClientConfig(Path file) {
         Properties config = new Properties();
         if (file == null) {
             return config;
