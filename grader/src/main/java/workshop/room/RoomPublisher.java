@@ -217,13 +217,20 @@ public final class RoomPublisher implements AutoCloseable {
         }
     }
 
+    private synchronized String gaveUpOn() {
+        return gaveUp;
+    }
+
     @Override
     public void close() {
         closed = true;
         Producer<String, String> made = producer;
         if (made != null) {
+            // Connected and nothing failed: a clean close, quick and bounded (one without a timeout can wait
+            // forever). Otherwise nothing of ours is waiting in the producer: do not wait for a silent room.
+            boolean clean = gaveUpOn() == null && connection.isDone() && !connection.isCompletedExceptionally();
             try {
-                made.close(CLOSE_BOUND); // bounded: a close() without a timeout can wait forever on a dead room
+                made.close(clean ? CLOSE_BOUND : Duration.ZERO);
             } catch (RuntimeException e) {
                 // the room is a courtesy: nothing to report at the end of a run
             }
