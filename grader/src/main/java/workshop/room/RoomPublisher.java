@@ -160,18 +160,18 @@ public final class RoomPublisher implements AutoCloseable {
         return "⚠ Not published to the room at " + room.bootstrap() + ": " + why + ". Your grade above stands.";
     }
 
-    /** Why a publish failed, in a few words for the learner. */
-    static String why(Throwable failure) {
+    /** Why a publish failed, in a few words for the learner, with where to fix the login if that is it. */
+    String why(Throwable failure) {
         List<Throwable> causes = causes(failure);
         for (Throwable cause : causes) {
             if (cause instanceof NotPublished) {
                 return cause.getMessage();
             }
             if (cause instanceof IllegalSaslStateException || cause instanceof UnsupportedSaslMechanismException) {
-                return "it takes no login of this kind (./jbang join it again, without --password)";
+                return "it takes no login of this kind (" + fixLogin("without --password") + ")";
             }
             if (cause instanceof AuthenticationException) {
-                return "it refused the login (./jbang join it again with the password your instructor gave)";
+                return "it refused the login (" + fixLogin("with the password your instructor gave") + ")";
             }
             if (cause instanceof AuthorizationException) {
                 return "it does not let this login write to " + Room.PROGRESS_TOPIC;
@@ -186,6 +186,15 @@ public final class RoomPublisher implements AutoCloseable {
             }
         }
         return firstLine(causes.get(causes.size() - 1));
+    }
+
+    /** Where this run's login came from, so the learner knows what to change. */
+    private String fixLogin(String howWithJoin) {
+        return switch (room.source()) {
+            case RoomSettings.FROM_OPTION -> "check the --room-config file";
+            case RoomSettings.FROM_ENV -> "check the file $" + RoomSettings.ROOM_CONFIG_ENV + " names";
+            default -> "./jbang join it again " + howWithJoin;
+        };
     }
 
     private static String firstLine(Throwable t) {

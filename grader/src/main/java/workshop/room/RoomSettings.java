@@ -26,6 +26,11 @@ public record RoomSettings(String bootstrap, Properties clientConfig, String sou
     /** The client properties file that goes with {@link #ROOM_ENV}. */
     public static final String ROOM_CONFIG_ENV = "KAFKA_WORKSHOP_ROOM_CONFIG";
 
+    /** The sources a room can come from, as messages name them. */
+    public static final String FROM_OPTION = "--room";
+    public static final String FROM_ENV = "$" + ROOM_ENV;
+    public static final String FROM_JOIN = "build/room.properties";
+
     public RoomSettings {
         Properties copy = new Properties();
         copy.putAll(clientConfig);
@@ -48,13 +53,13 @@ public record RoomSettings(String bootstrap, Properties clientConfig, String sou
                                                  UnaryOperator<String> env, PrintStream out) {
         try {
             if (roomOption != null && !roomOption.isBlank()) {
-                return Optional.of(new RoomSettings(roomOption.strip(), load(roomConfigOption, "--room-config"), "--room"));
+                return Optional.of(new RoomSettings(roomOption.strip(), load(roomConfigOption, "--room-config"), FROM_OPTION));
             }
             String fromEnv = env.apply(ROOM_ENV);
             if (fromEnv != null && !fromEnv.isBlank()) {
                 String configFile = env.apply(ROOM_CONFIG_ENV);
                 Path config = configFile == null || configFile.isBlank() ? null : Path.of(configFile);
-                return Optional.of(new RoomSettings(fromEnv.strip(), load(config, "$" + ROOM_CONFIG_ENV), "$" + ROOM_ENV));
+                return Optional.of(new RoomSettings(fromEnv.strip(), load(config, "$" + ROOM_CONFIG_ENV), FROM_ENV));
             }
             Path joined = joinFile(root);
             if (!Files.exists(joined)) {
@@ -71,7 +76,7 @@ public record RoomSettings(String bootstrap, Properties clientConfig, String sou
                 throw new Unreadable("build/room.properties names no room (" + CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG
                         + "): ./jbang join HOST:PORT joins again");
             }
-            return Optional.of(new RoomSettings(bootstrap.strip(), saved, "build/room.properties"));
+            return Optional.of(new RoomSettings(bootstrap.strip(), saved, FROM_JOIN));
         } catch (Unreadable e) {
             out.println("⚠ " + e.getMessage() + ". This grade is not sent to a room.");
             return Optional.empty();
