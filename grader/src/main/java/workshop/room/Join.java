@@ -147,9 +147,20 @@ public final class Join implements Callable<Integer> {
         Properties saved = new Properties();
         saved.putAll(login);
         saved.setProperty(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG, address);
-        Room.writeClientConfig(RoomSettings.joinFile(root), saved,
-                "The room this checkout sends its grades to (./jbang join). ./jbang join --leave deletes this file.");
-        Learner learner = Learner.saveName(root, chosen);
+        Learner learner;
+        try {
+            Room.writeClientConfig(RoomSettings.joinFile(root), saved,
+                    "The room this checkout sends its grades to (./jbang join). ./jbang join --leave deletes this file.");
+            learner = Learner.saveName(root, chosen);
+        } catch (java.io.UncheckedIOException e) {
+            try {
+                Files.deleteIfExists(RoomSettings.joinFile(root)); // half a join is none
+            } catch (IOException ignored) {
+                // it could not be written either
+            }
+            err.println("✗ Cannot save the room in " + root.resolve("build") + ": " + e.getCause().getMessage() + ". Nothing was saved.");
+            return 1;
+        }
         out.println("✓ Joined the room at " + address + " as " + learner.name() + ". From now on each ./jbang grade also sends"
                 + " its result (never your code) to the room's dashboard. ./jbang join --leave stops that.");
         return 0;

@@ -344,6 +344,16 @@ class RoomPublishTest {
     }
 
     @Test
+    void aJoinThatCannotBeSavedSaysSoInOneLine() throws Exception {
+        Files.writeString(home.resolve("build"), "a file where the build folder should be");
+
+        Run run = joinHere(room.bootstrapServers(), "--name", "Ada", "--password", SECRETS.learnerPassword());
+
+        assertThat(run.exitCode()).isEqualTo(1);
+        assertThat(run.output()).startsWith("✗ Cannot save the room in ").contains("Nothing was saved.").hasLineCount(1);
+    }
+
+    @Test
     void joinWhereNothingAnswersSavesNothing() throws Exception {
         String nowhere = "127.0.0.1:" + freePort();
 
