@@ -14,6 +14,7 @@
 //SOURCES ../grader/src/main/java/workshop/grader/*.java
 //SOURCES ../grader/src/main/java/workshop/check/*.java
 //SOURCES ../grader/src/main/java/workshop/checks/*.java
+//SOURCES ../grader/src/main/java/workshop/room/*.java
 //MAIN workshop.grader.FlakeBench
 
 // ./jbang flakes [NN ...] [--runs N] [--load] [--no-fixtures]

@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardWatchEventKinds;
 import java.nio.file.WatchKey;
 import java.nio.file.WatchService;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -23,6 +24,10 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import workshop.EmbeddedKafka;
 import workshop.Workshop;
+import workshop.room.GradeEvent;
+import workshop.room.Learner;
+import workshop.room.RoomPublisher;
+import workshop.room.RoomSettings;
 
 /** {@code ./jbang grade}: grades labs against a real broker and says what to do next. */
 @Command(name = "grade", mixinStandardHelpOptions = true,
@@ -59,12 +64,26 @@ public final class Grade implements Callable<Integer> {
     @Option(names = "--docker", description = "grade against Kafka in Docker (apache/kafka:4.3.1, via Testcontainers)")
     boolean docker;
 
+    @Option(names = "--room", paramLabel = "HOST:PORT",
+            description = "also send each grade (never code) to this room's broker (default: $KAFKA_WORKSHOP_ROOM, else the room ./jbang join saved)")
+    String room;
+
+    @Option(names = "--room-config", paramLabel = "FILE", description = "with --room: client properties to log in to it, as Kafka's --command-config takes them")
+    Path roomConfig;
+
+    @Option(names = "--no-room", description = "send nothing to a room in this run")
+    boolean noRoom;
+
     private Path root;
     private Curriculum curriculum;
     private Progress progress;
+    /** Sends each grade to the room; null when there is no room (or for --file and --fixture). */
+    private RoomPublisher publisher;
+    private Learner learner;
 
     public static void main(String[] args) {
         Workshop.quietLogs();
+        RoomPublisher.quietClientLogs();
         int code = new CommandLine(new Grade()).execute(args);
         System.out.flush();
         System.exit(code);
@@ -90,6 +109,14 @@ public final class Grade implements Callable<Integer> {
         if (resetHints && !hint) {
             System.err.println("✗ --reset goes with --hint: ./jbang grade 02 --hint --reset starts lab 02's hints over."
                     + " To put a lab file back to its starter: ./jbang reset 02");
+            return 2;
+        }
+        if (roomConfig != null && room == null) {
+            System.err.println("✗ --room-config goes with --room: ./jbang grade 02 --room HOST:PORT --room-config FILE");
+            return 2;
+        }
+        if (noRoom && (room != null || roomConfig != null)) {
+            System.err.println("✗ --no-room and --room contradict each other: give one of them.");
             return 2;
         }
         if (docker && !hint) {
@@ -121,8 +148,11 @@ public final class Grade implements Callable<Integer> {
             System.err.println("✗ --list shows the progress of every lab: use it without naming a lab (./jbang grade --list).");
             return 2;
         }
-        try (GradingBroker.OnDemand broker = new GradingBroker.OnDemand(docker, bootstrapServer);
+        // Made before the grading broker, so connecting to the room overlaps the grading.
+        try (RoomPublisher roomPublisher = openRoom();
+             GradingBroker.OnDemand broker = new GradingBroker.OnDemand(docker, bootstrapServer);
              LabRunner runner = new LabRunner(root, broker)) {
+            publisher = roomPublisher;
             if (table) {
                 return progressTable(runner);
             }
@@ -234,6 +264,33 @@ public final class Grade implements Callable<Integer> {
         }
     }
 
+    /**
+     * The room this run sends its grades to, if any: none with --no-room, none for --file (an
+     * instructor grading someone else's file) and none for --fixture, which never get here.
+     */
+    private RoomPublisher openRoom() {
+        if (noRoom || file != null || list) {
+            return null;
+        }
+        Optional<RoomSettings> settings = RoomSettings.resolve(root, room, roomConfig, System::getenv, System.out);
+        if (settings.isEmpty()) {
+            return null;
+        }
+        learner = Learner.load(root).orElseGet(this::learnerFromLogin);
+        return new RoomPublisher(settings.get(), System.out);
+    }
+
+    /** A room named by --room or the environment without a join: the learner is this machine's user. */
+    private Learner learnerFromLogin() {
+        String user = System.getProperty("user.name", "");
+        String name = user.isBlank() ? "learner" : user;
+        try {
+            return Learner.saveName(root, name);
+        } catch (UncheckedIOException e) {
+            return new Learner(java.util.UUID.randomUUID().toString(), GradeEvent.cut(name)); // a read-only checkout: this run only
+        }
+    }
+
     private Path fileFor(Curriculum.Lab lab) {
         if (file != null) {
             return file.toAbsolutePath();
@@ -249,6 +306,9 @@ public final class Grade implements Callable<Integer> {
         new Report(System.out).print(grade, seconds, detailed, solutions || file != null);
         if (!solutions && file == null) {
             progress.record(lab, path, grade);
+        }
+        if (publisher != null) {
+            publisher.publish(GradeEvent.of(learner, grade, Instant.now(), Project.VERSION));
         }
         return grade;
     }

@@ -6,6 +6,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import workshop.grader.LabGrade;
@@ -24,7 +25,10 @@ import workshop.grader.LabGrade;
  * @param kitVersion the kit's version, to tell an old checkout from a new one
  */
 @JsonIgnoreProperties(ignoreUnknown = true)
-public record GradeEvent(String learnerId, String name, String lab, int passed, int total, String stuckOn, String at, String kitVersion) {
+public record GradeEvent(@JsonProperty(required = true) String learnerId, @JsonProperty(required = true) String name,
+                         @JsonProperty(required = true) String lab, @JsonProperty(required = true) int passed,
+                         @JsonProperty(required = true) int total, String stuckOn, @JsonProperty(required = true) String at,
+                         String kitVersion) {
 
     public static final int MAX_NAME = 60;
     public static final String COMPILE_ERROR = "the lab compiles";
