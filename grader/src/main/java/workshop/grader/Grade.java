@@ -83,7 +83,6 @@ public final class Grade implements Callable<Integer> {
 
     public static void main(String[] args) {
         Workshop.quietLogs();
-        RoomPublisher.quietClientLogs();
         int code = new CommandLine(new Grade()).execute(args);
         System.out.flush();
         System.exit(code);

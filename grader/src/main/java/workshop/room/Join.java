@@ -86,7 +86,6 @@ public final class Join implements Callable<Integer> {
 
     public static void main(String[] args) {
         Workshop.quietLogs();
-        RoomPublisher.quietClientLogs();
         int code = new CommandLine(new Join()).execute(args);
         System.out.flush();
         System.exit(code);

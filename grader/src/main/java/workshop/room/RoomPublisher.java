@@ -1,9 +1,6 @@
 package workshop.room;
 
-import java.io.IOException;
 import java.io.PrintStream;
-import java.net.InetSocketAddress;
-import java.net.Socket;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -12,7 +9,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 
-import org.apache.kafka.clients.NetworkClient;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.Producer;
 import org.apache.kafka.clients.producer.ProducerConfig;
@@ -25,6 +21,7 @@ import org.apache.kafka.common.config.ConfigException;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.common.utils.Utils;
 import workshop.Room;
+import workshop.Workshop;
 
 /**
  * Sends each grade of a run to the room's broker, where the instructor's dashboard reads it.
@@ -66,18 +63,6 @@ public final class RoomPublisher implements AutoCloseable {
         Thread connector = new Thread(this::connect, "room-publisher");
         connector.setDaemon(true); // a room that never answers must not keep the grader's JVM alive
         connector.start();
-    }
-
-    /**
-     * Kafka's NetworkClient logs a refused login or a dropped connection at ERROR, on the console,
-     * once per attempt: the room's one line says it better. Call first thing in main: slf4j-simple
-     * reads a logger's level once, when the first client makes it.
-     */
-    public static void quietClientLogs() {
-        String networkClient = "org.slf4j.simpleLogger.log." + NetworkClient.class.getName();
-        if (System.getProperty(networkClient) == null) {
-            System.setProperty(networkClient, "off");
-        }
     }
 
     // Stage 1: connect, in the background.
@@ -261,11 +246,8 @@ public final class RoomPublisher implements AutoCloseable {
                 throw new IllegalArgumentException("\"" + address.strip() + "\" is not HOST:PORT");
             }
             long left = Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()));
-            try (Socket socket = new Socket()) {
-                socket.connect(new InetSocketAddress(host, port), (int) left);
+            if (Workshop.addressAnswers(address.strip(), (int) left)) {
                 return true;
-            } catch (IOException | IllegalArgumentException e) {
-                // refused, unreachable, unknown host or silent: try the next address
             }
         }
         return false;

@@ -36,6 +36,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import workshop.EmbeddedKafka;
 import workshop.Room;
+import workshop.Workshop;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -58,7 +59,7 @@ class RoomPublishTest {
 
     @BeforeAll
     static void startTheRoom() {
-        RoomPublisher.quietClientLogs(); // as grade and join do: a refused login is the publisher's one line, not also a log line
+        Workshop.quietLogs(); // as grade and join do: a refused login is the publisher's one line, not also a log line
         room = EmbeddedKafka.startTemporaryRoom(SECRETS);
     }
 
