@@ -35,14 +35,17 @@ import com.fasterxml.jackson.databind.JsonNode;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.NewTopic;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.Producer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.serialization.StringSerializer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.MethodOrderer;
-import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
+import workshop.EmbeddedKafka;
 import workshop.Room;
 import workshop.Workshop;
 
@@ -51,7 +54,6 @@ import workshop.Workshop;
  * dashboard reads them with the instructor's and serves them. One broker for the class; each test
  * has learners of its own, and reads the shared topic from its beginning as every dashboard does.
  */
-@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class DashboardTest {
 
     static final Duration SHOWN_WITHIN = Duration.ofSeconds(30);
@@ -72,38 +74,49 @@ class DashboardTest {
         }
     }
 
+    /**
+     * On a plain broker, as {@code ./jbang broker} in a room without a network, the progress topic
+     * appears with the first grade: until then the dashboard waits and says so.
+     */
     @Test
-    @Order(1)
     void beforeTheFirstGradeItWaitsThenShowsTheTopicOnceItExists() throws Exception {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        Dashboard.Running dashboard = room.dashboard(out);
-        assertThat(out.toString(StandardCharsets.UTF_8)).as("the start line")
-                .startsWith("✓ Dashboard on http://127.0.0.1:" + dashboard.port() + "/ — reading workshop-progress at " + room.broker.bootstrapServers())
-                .contains("(no grades yet)").contains("Ctrl+C stops it.");
-        JsonNode empty = data(dashboard);
-        assertThat(empty.get("waiting").asBoolean()).as("waiting for the first grade: %s", empty).isTrue();
-        assertThat(empty.get("topicFound").asBoolean()).as("the topic exists: %s", empty).isFalse();
-        assertThat(empty.get("labs")).extracting(lab -> lab.get("id").asText()).startsWith("00", "01", "02").contains("15");
+        try (EmbeddedKafka plain = EmbeddedKafka.startTemporary()) {
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            Dashboard.Running dashboard = room.dashboard(out, "--bootstrap-server", plain.bootstrapServers(), "--port", "0");
+            assertThat(out.toString(StandardCharsets.UTF_8)).as("the start line")
+                    .startsWith("✓ Dashboard on http://127.0.0.1:" + dashboard.port() + "/ — reading workshop-progress at " + plain.bootstrapServers())
+                    .contains("(no grades yet)").contains("Ctrl+C stops it.");
+            JsonNode empty = data(dashboard);
+            assertThat(empty.get("waiting").asBoolean()).as("waiting for the first grade: %s", empty).isTrue();
+            assertThat(empty.get("topicFound").asBoolean()).as("the topic exists: %s", empty).isFalse();
+            assertThat(empty.get("labs")).extracting(lab -> lab.get("id").asText()).startsWith("00", "01", "02").contains("15");
 
-        // a room's topic may have several partitions: the dashboard reads every one of them
-        Properties admin = Room.clientConfig(Room.INSTRUCTOR, room.secrets.instructorPassword());
-        admin.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, room.broker.bootstrapServers());
-        try (Admin client = Admin.create(admin)) {
-            client.createTopics(List.of(new NewTopic(Room.PROGRESS_TOPIC, 3, (short) 1))).all().get(30, TimeUnit.SECONDS);
-        }
-        List<String> ids = new ArrayList<>();
-        for (int i = 0; i < 6; i++) { // six keys: some land on each of the three partitions
-            String id = learnerId();
-            ids.add(id);
-            room.publish(grade(id, "First " + i, "00", 3, 3, null));
-        }
-        await().atMost(SHOWN_WITHIN).pollInterval(Duration.ofMillis(200)).untilAsserted(() -> {
-            JsonNode data = data(dashboard);
-            assertThat(data.get("waiting").asBoolean()).as("still waiting: %s", data).isFalse();
-            for (String id : ids) {
-                assertThat(status(data, id, "00")).as("learner %s, lab 00", id).isEqualTo(DashboardState.PASSED);
+            // a room's topic may have several partitions: the dashboard reads every one of them
+            Properties config = new Properties();
+            config.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, plain.bootstrapServers());
+            try (Admin client = Admin.create(config)) {
+                client.createTopics(List.of(new NewTopic(Room.PROGRESS_TOPIC, 3, (short) 1))).all().get(30, TimeUnit.SECONDS);
             }
-        });
+            Properties producerConfig = new Properties();
+            producerConfig.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, plain.bootstrapServers());
+            List<String> ids = new ArrayList<>();
+            try (Producer<String, String> learners = new KafkaProducer<>(producerConfig, new StringSerializer(), new StringSerializer())) {
+                for (int i = 0; i < 6; i++) { // six keys: some land on each of the three partitions
+                    String id = learnerId();
+                    ids.add(id);
+                    learners.send(new ProducerRecord<>(Room.PROGRESS_TOPIC, id, grade(id, "First " + i, "00", 3, 3, null).toJson()))
+                            .get(30, TimeUnit.SECONDS);
+                }
+            }
+            await().atMost(SHOWN_WITHIN).pollInterval(Duration.ofMillis(200)).untilAsserted(() -> {
+                JsonNode data = data(dashboard);
+                assertThat(data.get("waiting").asBoolean()).as("still waiting: %s", data).isFalse();
+                for (String id : ids) {
+                    assertThat(status(data, id, "00")).as("learner %s, lab 00", id).isEqualTo(DashboardState.PASSED);
+                }
+            });
+            dashboard.close();
+        }
     }
 
     @Test
@@ -346,8 +359,8 @@ class DashboardTest {
         assertThatThrownBy(() -> Dashboard.start(room.broker.bootstrapServers(),
                 Room.clientConfig(Room.INSTRUCTOR, "not-the-password"), "127.0.0.1", 0, List.of(), new PrintStream(new ByteArrayOutputStream())))
                 .isInstanceOf(Workshop.WorkshopException.class)
-                .hasMessage("The broker at " + room.broker.bootstrapServers() + " refused the login (Authentication failed: Invalid username or password)."
-                        + " Check the user and password in the client properties file (--command-config).");
+                .hasMessage("The Kafka broker at " + room.broker.bootstrapServers() + " refused the login (Authentication failed: Invalid username or password):"
+                        + " check the user and password in your client properties (--command-config).");
     }
 
     /** Runs the verb's command line (not its main: that exits the JVM) with its error stream captured. */
