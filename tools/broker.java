@@ -33,10 +33,10 @@ import workshop.Workshop;
                 + " With --room, the room's broker: on the network, with a login, for ./jbang join and ./jbang dashboard.")
 class BrokerCommand implements Callable<Integer> {
 
-    @Option(names = "--port", description = "client port (default: 9092; 9192 with --room)")
+    @Option(names = "--port", paramLabel = "PORT", description = "client port (default: 9092; 9192 with --room)")
     Integer port;
 
-    @Option(names = "--controller-port", description = "KRaft controller port (default: 9093; 9193 with --room)")
+    @Option(names = "--controller-port", paramLabel = "PORT", description = "KRaft controller port (default: 9093; 9193 with --room)")
     Integer controllerPort;
 
     @Option(names = "--data-dir", description = "where the broker keeps its log (default: .kafka-data in the workshop folder)")
@@ -105,15 +105,7 @@ class BrokerCommand implements Callable<Integer> {
         System.out.printf("✓ Broker ready on localhost:%d in %.1f s. Data: %s (%s; --fresh wipes it).%n",
                 port, (System.nanoTime() - start) / 1e9, data, existing ? "kept from the last run" : "new");
         System.out.println("  Leave this running; run labs in another terminal. Ctrl+C stops it cleanly.");
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            System.out.println("Stopping the broker...");
-            broker.close();
-            System.out.println("Broker stopped; its data stays in " + data + ".");
-            stopped.countDown();
-        }));
-        stopped.await();
-        return 0;
+        return runUntilCtrlC("the broker", broker::close, "Broker stopped; its data stays in " + data + ".");
     }
 
     /**
@@ -169,14 +161,19 @@ class BrokerCommand implements Callable<Integer> {
             System.out.println("  No network address found: learners on other machines cannot reach 127.0.0.1. Name this machine's with --advertise HOST.");
         }
         System.out.println("  Leave this running. Ctrl+C stops it; the passwords stay in " + folder.resolve("passwords.properties") + ".");
-        CountDownLatch stopped = new CountDownLatch(1);
+        return runUntilCtrlC("the room's broker", broker::close, "Room broker stopped; its data stays in " + data + ".");
+    }
+
+    /** Waits for Ctrl+C, then stops {@code what} with {@code stop} and says {@code stopped}. */
+    private static int runUntilCtrlC(String what, Runnable stop, String stopped) throws InterruptedException {
+        CountDownLatch done = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            System.out.println("Stopping the room's broker...");
-            broker.close();
-            System.out.println("Room broker stopped; its data stays in " + data + ".");
-            stopped.countDown();
+            System.out.println("Stopping " + what + "...");
+            stop.run();
+            System.out.println(stopped);
+            done.countDown();
         }));
-        stopped.await();
+        done.await();
         return 0;
     }
 
@@ -212,15 +209,9 @@ class BrokerCommand implements Callable<Integer> {
                 }
             }, 10, TimeUnit.SECONDS);
         });
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            System.out.println("Stopping the cluster...");
+        return runUntilCtrlC("the cluster", () -> {
             restarts.shutdownNow();
             cluster.close();
-            System.out.println("Cluster stopped; its data stays in " + data + ".");
-            stopped.countDown();
-        }));
-        stopped.await();
-        return 0;
+        }, "Cluster stopped; its data stays in " + data + ".");
     }
 }
