@@ -187,7 +187,7 @@ public final class Dashboard implements Callable<Integer> {
             boolean caughtUp = reader.awaitCaughtUp(BROKER_BOUND);
             DashboardState.Snapshot now = state.snapshot();
             String sofar = !caughtUp ? "still reading its grades"
-                    : now.topicFound() ? now.eventsRead() + (now.eventsRead() == 1 ? " grade" : " grades") + " so far"
+                    : now.topicFound() && now.eventsRead() > 0 ? now.eventsRead() + (now.eventsRead() == 1 ? " grade" : " grades") + " so far"
                     : "no grades yet";
             out.println("✓ Dashboard on " + running.url() + " — reading " + Room.PROGRESS_TOPIC + " at " + bootstrap
                     + " (" + sofar + "). Ctrl+C stops it.");
