@@ -11,6 +11,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 import workshop.Workshop;
@@ -89,7 +92,7 @@ public final class LabUnderTest {
         } catch (InvocationTargetException e) {
             Throwable cause = e.getCause();
             if (cause instanceof Workshop.Todo todo) {
-                throw new AssertionError("TODO " + todo.number() + " in " + file + " is not done yet: " + todo.what() + ".");
+                throw new AssertionError(TodoNotDone.message(todo.number(), file, todo.what()));
             }
             if (cause instanceof RuntimeException runtime) {
                 throw runtime;
@@ -145,6 +148,22 @@ public final class LabUnderTest {
     public static final class LabThrew extends RuntimeException {
         public LabThrew(Throwable cause) {
             super(cause.toString(), cause);
+        }
+    }
+
+    /** A check that failed on an untouched TODO, as its message says: read back by hints and by the room. */
+    public record TodoNotDone(int number, String what) {
+
+        private static final Pattern MESSAGE = Pattern.compile("^TODO (\\d+) in .*? is not done yet: ([^\\n]*?)\\.?(?:\\n|$)");
+
+        static String message(int number, String file, String what) {
+            return "TODO " + number + " in " + file + " is not done yet: " + what + ".";
+        }
+
+        /** The TODO a check's {@code message} says is not done, if it says so. */
+        public static Optional<TodoNotDone> in(String message) {
+            Matcher matcher = MESSAGE.matcher(message == null ? "" : message);
+            return matcher.find() ? Optional.of(new TodoNotDone(Integer.parseInt(matcher.group(1)), matcher.group(2))) : Optional.empty();
         }
     }
 }

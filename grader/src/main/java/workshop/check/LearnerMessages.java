@@ -92,8 +92,8 @@ public final class LearnerMessages {
         return causes(failure).stream().filter(type::isInstance).map(type::cast).findFirst().orElse(null);
     }
 
-    /** {@code failure} and its causes, outermost first, at most {@link #MAX_CAUSES} of them. */
-    private static List<Throwable> causes(Throwable failure) {
+    /** {@code failure} and its causes, outermost first, at most {@link #MAX_CAUSES} of them: a cycle or a deep chain ends the walk. */
+    public static List<Throwable> causes(Throwable failure) {
         List<Throwable> causes = new ArrayList<>();
         for (Throwable t = failure; t != null && causes.size() < MAX_CAUSES; t = t.getCause() == t ? null : t.getCause()) {
             causes.add(t);

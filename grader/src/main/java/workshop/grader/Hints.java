@@ -13,6 +13,8 @@ import java.util.Properties;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import workshop.check.LabUnderTest;
+
 /**
  * {@code ./jbang grade NN --hint}: the hints for where the learner is, read from the lab's last
  * grade (its first failed check, or the TODO that check says is not done), progressive within
@@ -20,7 +22,6 @@ import java.util.regex.Pattern;
  */
 final class Hints {
 
-    private static final Pattern TODO_NOT_DONE = Pattern.compile("^TODO (\\d+) in .* is not done yet");
     private static final Pattern TODO_IN_FILE = Pattern.compile("Workshop\\.todo\\(\\s*(\\d+)\\s*,\\s*\"((?:[^\"\\\\]|\\\\.)*)\"");
 
     private final Path root;
@@ -91,12 +92,9 @@ final class Hints {
     /** The check to fix first in a grade, as a hint target. */
     private Optional<Target> fromGrade(Curriculum.Lab lab, Path labFile, Progress.Entry entry, String note) {
         return entry.toGrade(lab, labFile.toString()).fixFirst().map(check -> {
-            Matcher todo = TODO_NOT_DONE.matcher(check.message() == null ? "" : check.message());
-            if (todo.find()) {
-                int number = Integer.parseInt(todo.group(1));
-                return new Target("TODO " + number, todoLabel(labFile, number), note);
-            }
-            return new Target(check.name(), check.name(), note);
+            return LabUnderTest.TodoNotDone.in(check.message())
+                    .map(todo -> new Target("TODO " + todo.number(), todoLabel(labFile, todo.number()), note))
+                    .orElseGet(() -> new Target(check.name(), check.name(), note));
         });
     }
 

@@ -2,13 +2,13 @@ package workshop.room;
 
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import workshop.check.LabUnderTest;
 import workshop.grader.LabGrade;
 
 /**
@@ -37,7 +37,6 @@ public record GradeEvent(@JsonProperty(required = true) String learnerId, @JsonP
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Pattern LAB = Pattern.compile("\\d{2}");
     private static final Pattern ID = Pattern.compile("[A-Za-z0-9-]{1,64}");
-    private static final Pattern TODO_NOT_DONE = Pattern.compile("^TODO (\\d+) in .*? is not done yet: (.*?)\\.?$", Pattern.MULTILINE);
 
     /** The event for {@code grade}, made by {@code learner} at {@code at}. */
     public static GradeEvent of(Learner learner, LabGrade grade, Instant at, String kitVersion) {
@@ -51,8 +50,9 @@ public record GradeEvent(@JsonProperty(required = true) String learnerId, @JsonP
 
     /** A check's name, or for a check that waits on an untouched TODO, that TODO. */
     static String stuckOn(LabGrade.Check check) {
-        Matcher todo = TODO_NOT_DONE.matcher(check.message() == null ? "" : check.message());
-        return todo.find() ? "TODO " + todo.group(1) + " not done yet: " + todo.group(2) : check.name();
+        return LabUnderTest.TodoNotDone.in(check.message())
+                .map(todo -> "TODO " + todo.number() + " not done yet: " + todo.what())
+                .orElse(check.name());
     }
 
     public boolean allPassed() {

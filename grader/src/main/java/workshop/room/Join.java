@@ -1,7 +1,6 @@
 package workshop.room;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -32,6 +31,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import workshop.Room;
 import workshop.Workshop;
+import workshop.check.LearnerMessages;
 import workshop.grader.Project;
 
 /**
@@ -129,9 +129,10 @@ public final class Join implements Callable<Integer> {
         }
         Properties login;
         try {
-            login = password != null ? Room.clientConfig(Room.LEARNER, password) : load(commandConfig);
-        } catch (IOException e) {
-            err.println("✗ Cannot read " + commandConfig + ": " + e.getMessage() + ". Nothing was saved.");
+            // the address is the one on the command line: loadClientConfig drops a file's bootstrap.servers
+            login = password != null ? Room.clientConfig(Room.LEARNER, password) : Workshop.loadClientConfig(commandConfig);
+        } catch (Workshop.WorkshopException e) {
+            err.println("✗ " + e.getMessage() + ". Nothing was saved.");
             return 2;
         }
 
@@ -177,17 +178,6 @@ public final class Join implements Callable<Integer> {
             err.println("✗ Cannot delete " + RoomSettings.joinFile(root) + ": " + e.getMessage());
             return 1;
         }
-    }
-
-    private static Properties load(Path file) throws IOException {
-        Properties properties = new Properties();
-        if (file != null) {
-            try (InputStream in = Files.newInputStream(file)) {
-                properties.load(in);
-            }
-            properties.remove(CommonClientConfigs.BOOTSTRAP_SERVERS_CONFIG); // the address is the one on the command line
-        }
-        return properties;
     }
 
     /**
@@ -256,7 +246,7 @@ public final class Join implements Callable<Integer> {
     }
 
     static String problem(String address, Throwable failure, boolean loggingIn) {
-        for (Throwable cause = failure; cause != null; cause = cause.getCause() == cause ? null : cause.getCause()) {
+        for (Throwable cause : LearnerMessages.causes(failure)) {
             if (cause instanceof IllegalSaslStateException || cause instanceof UnsupportedSaslMechanismException) {
                 return "The broker at " + address + " takes no login of this kind: join it without --password"
                         + " (or check your --command-config file).";
@@ -280,10 +270,8 @@ public final class Join implements Callable<Integer> {
     }
 
     private static String firstLine(Throwable failure) {
-        Throwable deepest = failure;
-        for (int i = 0; i < 8 && deepest.getCause() != null && deepest.getCause() != deepest; i++) {
-            deepest = deepest.getCause();
-        }
+        List<Throwable> causes = LearnerMessages.causes(failure);
+        Throwable deepest = causes.get(causes.size() - 1);
         return deepest.getMessage() == null ? deepest.getClass().getSimpleName() : deepest.getMessage().lines().findFirst().orElse("").strip();
     }
 

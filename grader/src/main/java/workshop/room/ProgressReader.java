@@ -19,6 +19,7 @@ import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.WakeupException;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import workshop.Room;
+import workshop.check.LearnerMessages;
 
 /**
  * Reads the room's progress topic from its beginning into a {@link DashboardState}, on a thread of
@@ -176,10 +177,8 @@ final class ProgressReader implements Runnable, AutoCloseable {
     }
 
     static String rootMessage(Throwable failure) {
-        Throwable root = failure;
-        for (int i = 0; i < 10 && root.getCause() != null; i++) {
-            root = root.getCause();
-        }
+        List<Throwable> causes = LearnerMessages.causes(failure);
+        Throwable root = causes.get(causes.size() - 1);
         String message = root.getMessage() != null ? root.getMessage() : root.getClass().getSimpleName();
         return message.lines().findFirst().orElse(message);
     }

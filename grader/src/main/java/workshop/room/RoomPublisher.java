@@ -2,7 +2,6 @@ package workshop.room;
 
 import java.io.PrintStream;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
@@ -22,6 +21,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.common.utils.Utils;
 import workshop.Room;
 import workshop.Workshop;
+import workshop.check.LearnerMessages;
 
 /**
  * Sends each grade of a run to the room's broker, where the instructor's dashboard reads it.
@@ -147,7 +147,7 @@ public final class RoomPublisher implements AutoCloseable {
 
     /** Why a publish failed, in a few words for the learner, with where to fix the login if that is it. */
     String why(Throwable failure) {
-        List<Throwable> causes = causes(failure);
+        List<Throwable> causes = LearnerMessages.causes(failure);
         for (Throwable cause : causes) {
             if (cause instanceof NotPublished) {
                 return cause.getMessage();
@@ -185,15 +185,6 @@ public final class RoomPublisher implements AutoCloseable {
     private static String firstLine(Throwable t) {
         String text = t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage().lines().findFirst().orElse("").strip();
         return text.length() > 120 ? text.substring(0, 117) + "..." : text;
-    }
-
-    /** {@code failure} and its causes, outermost first, at most a few: a cycle or a deep chain ends the walk. */
-    private static List<Throwable> causes(Throwable failure) {
-        List<Throwable> causes = new ArrayList<>();
-        for (Throwable t = failure; t != null && causes.size() < 8; t = t.getCause() == t ? null : t.getCause()) {
-            causes.add(t);
-        }
-        return causes;
     }
 
     /** For tests: whether the background connection attempt has ended (either way) within {@code bound}. */
