@@ -490,6 +490,8 @@ public final class Workshop {
         }
         try (InputStream in = Files.newInputStream(file)) {
             config.load(in);
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new WorkshopException("Cannot read the client properties file " + file + ": no such file");
         } catch (IOException e) {
             throw new WorkshopException("Cannot read the client properties file " + file + ": " + e.getMessage());
         }
